@@ -1,0 +1,234 @@
+"""3D pose error metrics and the per-action table of the Human3.6M protocols.
+
+All functions take numpy arrays or torch tensors of the same shape, (..., J, 3) in metres
+(root-relative poses for the Human3.6M protocols), and return the same kind: a numpy float or a
+0-d tensor for a mean, arrays/tensors otherwise. numpy inputs are computed in float64. Multiply
+by 1000 for the millimetres of the papers.
+
+    protocol 1   mpjpe      mean Euclidean joint error
+    protocol 2   p_mpjpe    after a similarity Procrustes alignment (rotation, scale, translation)
+                 n_mpjpe    after the least-squares scale only
+                 pck, auc   MPI-INF-3DHP: share of joints closer than 150 mm; mean PCK over
+                            the 31 thresholds 0, 5, ..., 150 mm
+                 mpjve      mean per-joint velocity error over consecutive frames
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmdiff.data.h36m import ACTIONS, action_base
+from mmdiff.errors import DataError
+
+
+# --- numpy/torch plumbing -------------------------------------------------------------------
+def _as_torch(pred, target, name: str, min_dims: int = 2):
+    """Both inputs as tensors (float64 for numpy), checked to share a (..., J, 3) shape."""
+    is_numpy = not isinstance(pred, torch.Tensor)
+    p = torch.as_tensor(np.asarray(pred, dtype=np.float64)) if is_numpy else pred
+    t = torch.as_tensor(np.asarray(target, dtype=np.float64)) if is_numpy else \
+        torch.as_tensor(target, dtype=p.dtype, device=p.device)
+    if p.shape != t.shape or p.ndim < min_dims or p.shape[-1] != 3:
+        raise DataError(f"{name}: expected pred and target of one shape (..., J, 3), found "
+                        f"{tuple(p.shape)} and {tuple(t.shape)}")
+    return p, t.to(p.dtype), is_numpy
+
+
+def _out(x: torch.Tensor, is_numpy: bool):
+    if not is_numpy:
+        return x
+    x = x.detach().cpu().numpy()
+    return np.float64(x) if x.ndim == 0 else x
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _reduce(per_pose: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return per_pose.mean()
+    if reduction == "none":
+        return per_pose
+    raise ValueError(f"reduction must be 'mean' or 'none', found {reduction!r}")
+
+
+# --- protocol 1 and 2 -----------------------------------------------------------------------
+def mpjpe(pred, target, reduction: str = "mean"):
+    """Mean per-joint position error (protocol 1).
+
+    pred, target: (..., J, 3) metres. Returns the mean over everything (reduction="mean") or the
+    per-pose error (...,) (reduction="none"), in metres.
+    """
+    p, t, is_numpy = _as_torch(pred, target, "mpjpe")
+    per_pose = torch.linalg.vector_norm(p - t, dim=-1).mean(-1)          # (...,)
+    return _out(_reduce(per_pose, reduction), is_numpy)
+
+
+def procrustes_align(pred, target):
+    """Similarity transform of ``pred`` closest to ``target`` (least squares), per pose.
+
+    pred, target: (..., J, 3). Finds scale s, rotation R (det +1: a reflection is never used)
+    and translation t minimising sum_j |s R pred_j + t - target_j|^2 (Umeyama). Returns the
+    aligned pred, (..., J, 3), same kind as the input.
+    """
+    p, t, is_numpy = _as_torch(pred, target, "procrustes_align")
+    mu_p, mu_t = p.mean(-2, keepdim=True), t.mean(-2, keepdim=True)     # (..., 1, 3)
+    p0, t0 = p - mu_p, t - mu_t                                         # (..., J, 3)
+    h = p0.transpose(-1, -2) @ t0                                       # (..., 3, 3)
+    u, s, vt = torch.linalg.svd(h)
+    d = torch.sign(torch.linalg.det(vt.transpose(-1, -2) @ u.transpose(-1, -2)))  # (...,)
+    d = torch.where(d == 0, torch.ones_like(d), d)
+    diag = torch.ones_like(s)
+    diag[..., -1] = d                                                    # (..., 3)
+    rot = vt.transpose(-1, -2) @ (diag.unsqueeze(-1) * u.transpose(-1, -2))  # R = V D U^T
+    var_p = (p0 ** 2).sum((-2, -1))                                      # (...,)
+    scale = (s * diag).sum(-1) / var_p.clamp_min(torch.finfo(p.dtype).tiny)  # (...,)
+    aligned = scale[..., None, None] * p0 @ rot.transpose(-1, -2) + mu_t   # (..., J, 3)
+    return _out(aligned, is_numpy)
+
+
+def p_mpjpe(pred, target, reduction: str = "mean"):
+    """Procrustes-aligned MPJPE (protocol 2): mpjpe(procrustes_align(pred, target), target).
+
+    pred, target: (..., J, 3) metres. Returns the mean (or per-pose (...,) errors) in metres.
+    """
+    p, t, is_numpy = _as_torch(pred, target, "p_mpjpe")
+    aligned = procrustes_align(p, t)
+    return _out(mpjpe(aligned, t, reduction=reduction), is_numpy)
+
+
+def n_mpjpe(pred, target, reduction: str = "mean"):
+    """Scale-normalised MPJPE: pred scaled by the least-squares s = <pred, target> / <pred, pred>.
+
+    pred, target: (..., J, 3) metres (root-relative). Returns metres, mean or per pose.
+    """
+    p, t, is_numpy = _as_torch(pred, target, "n_mpjpe")
+    num = (p * t).sum((-2, -1), keepdim=True)                            # (..., 1, 1)
+    den = (p * p).sum((-2, -1), keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+    return _out(mpjpe(num / den * p, t, reduction=reduction), is_numpy)
+
+
+def per_joint_error(pred, target):
+    """Mean error of each joint over all poses: (..., J, 3) -> (J,) metres."""
+    p, t, is_numpy = _as_torch(pred, target, "per_joint_error")
+    err = torch.linalg.vector_norm(p - t, dim=-1)                         # (..., J)
+    return _out(err.reshape(-1, err.shape[-1]).mean(0), is_numpy)
+
+
+# --- MPI-INF-3DHP style ---------------------------------------------------------------------
+def pck(pred, target, thr: float = 0.15):
+    """Percentage of correct keypoints: share (0..1) of joints with error < thr metres.
+
+    pred, target: (..., J, 3) metres, root-relative (no alignment), as in MPI-INF-3DHP where
+    thr = 150 mm. Multiply by 100 for the percentages of the papers.
+    """
+    p, t, is_numpy = _as_torch(pred, target, "pck")
+    err = torch.linalg.vector_norm(p - t, dim=-1)                         # (..., J)
+    return _out((err < thr).to(p.dtype).mean(), is_numpy)
+
+
+def auc(pred, target, max_thr: float = 0.15, num_thresholds: int = 31):
+    """Area under the PCK curve: mean PCK over thresholds linspace(0, max_thr, num_thresholds).
+
+    The MPI-INF-3DHP convention is 0, 5, ..., 150 mm (31 thresholds). Returns a share in 0..1.
+    """
+    p, t, is_numpy = _as_torch(pred, target, "auc")
+    err = torch.linalg.vector_norm(p - t, dim=-1).reshape(-1)             # (N*J,)
+    thr = torch.linspace(0.0, max_thr, num_thresholds, dtype=p.dtype, device=p.device)
+    return _out((err[None, :] < thr[:, None]).to(p.dtype).mean(), is_numpy)
+
+
+def mpjve(pred, target):
+    """Mean per-joint velocity error between consecutive frames.
+
+    pred, target: (..., F, J, 3) metres with F >= 2 frames. Returns metres per frame (multiply by
+    the frame rate for m/s).
+    """
+    p, t, is_numpy = _as_torch(pred, target, "mpjve", min_dims=3)
+    if p.shape[-3] < 2:
+        raise DataError(f"mpjve: expected at least 2 frames on axis -3, found shape "
+                        f"{tuple(p.shape)}")
+    dv = torch.diff(p, dim=-3) - torch.diff(t, dim=-3)                    # (..., F-1, J, 3)
+    return _out(torch.linalg.vector_norm(dv, dim=-1).mean(), is_numpy)
+
+
+# --- per-action accumulator -----------------------------------------------------------------
+def _action_names(actions, n: int) -> np.ndarray:
+    """(N,) base action names from names ("Walking 1") or int indices into ACTIONS."""
+    labels = _numpy(actions).reshape(-1)                                  # (N,)
+    if len(labels) != n:
+        raise DataError(f"ActionErrors.update: expected {n} action labels, found {len(labels)}")
+    uniq, inverse = np.unique(labels, return_inverse=True)
+    if np.issubdtype(uniq.dtype, np.integer) and len(uniq) and (uniq[0] < 0 or
+                                                               uniq[-1] >= len(ACTIONS)):
+        raise DataError(f"ActionErrors.update: action indices must be in 0..{len(ACTIONS) - 1}, "
+                        f"found {uniq[0]}..{uniq[-1]}")
+    bases = [ACTIONS[int(a)] if np.issubdtype(uniq.dtype, np.integer) else action_base(a)
+             for a in uniq.tolist()]
+    return np.asarray(bases, dtype=object)[inverse.reshape(-1)]
+
+
+class ActionErrors:
+    """Accumulates protocol 1 and 2 errors per Human3.6M action and prints the seed's table.
+
+    ``update(pred, target, actions)`` with pred, target (N, J, 3) metres and actions N labels
+    (names such as "Walking 1", or int indices into ACTIONS). Each action's error is the mean over
+    its poses; the average is the mean over actions (the published convention), not over poses.
+    """
+
+    HEADER = "{0:=^12} {1:=^10} {2:=^8}".format("Action", "p#1 mm", "p#2 mm")
+
+    def __init__(self):
+        self._sums = {a: np.zeros(2) for a in ACTIONS}     # metres, summed over poses
+        self._counts = {a: 0 for a in ACTIONS}
+
+    def update(self, pred, target, actions) -> None:
+        p1 = _numpy(mpjpe(pred, target, reduction="none")).reshape(-1)       # (N,) metres
+        p2 = _numpy(p_mpjpe(pred, target, reduction="none")).reshape(-1)     # (N,) metres
+        names = _action_names(actions, len(p1))                              # (N,)
+        for name in set(names.tolist()):
+            rows = names == name
+            self._sums[name] += (p1[rows].sum(), p2[rows].sum())
+            self._counts[name] += int(rows.sum())
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of poses seen per action (actions with none are left out)."""
+        return {a: c for a, c in self._counts.items() if c}
+
+    def summary(self) -> dict[str, tuple[float, float]]:
+        """{action: (p1_mm, p2_mm)} in ACTIONS order, for the actions seen."""
+        return {a: tuple(float(v) for v in self._sums[a] / c * 1000.0)
+                for a, c in self.counts.items()}
+
+    def average(self) -> tuple[float, float]:
+        """(p1_mm, p2_mm) averaged over the actions seen."""
+        rows = list(self.summary().values())
+        if not rows:
+            raise DataError("ActionErrors.average: no poses were added (call update first)")
+        return tuple(float(v) for v in np.mean(rows, axis=0))
+
+    def table(self) -> str:
+        """The per-action table, one line per action seen, then "Average"."""
+        lines = [self.HEADER]
+        for name, (p1, p2) in list(self.summary().items()) + [("Average", self.average())]:
+            lines.append("{0:<12} {1:>6.2f} {2:>10.2f}".format(name, p1, p2))
+        return "\n".join(lines)
+
+    def to_csv(self, path) -> Path:
+        """Write action,p1_mm,p2_mm,count rows (then Average) to ``path``; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        counts = self.counts
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["action", "p1_mm", "p2_mm", "count"])
+            for name, (p1, p2) in self.summary().items():
+                w.writerow([name, f"{p1:.4f}", f"{p2:.4f}", counts[name]])
+            p1, p2 = self.average()
+            w.writerow(["Average", f"{p1:.4f}", f"{p2:.4f}", sum(counts.values())])
+        return path
