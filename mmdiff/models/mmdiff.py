@@ -1,0 +1,185 @@
+"""The MMDiff denoiser eps_theta(x_t, c_2d, t) (Jiang & Chen, ICASSP 2024).
+
+It predicts the noise in a noisy "uvxyz" pose: 17 joints x (u, v, x, y, z), the normalised 2D
+detection next to the 3D joints in metres. Reading the paper's figure left to right:
+
+1. **Cross-channel embedding.** The 2D half (B, 17, 2) is lifted to 3 channels by ``fc1`` and
+   stacked with the 3D half (B, 17, 3) into one 34-node graph: nodes 0-16 are the 2D joints,
+   nodes 17-33 the 3D joints. Its edges are the 16 bones inside each half plus the 17 links
+   joint j <-> joint j + 17 between the halves (``cross_links``).
+2. **2D context branch.** The clean 2D condition (B, 17, 2) goes through a ChebConv on the
+   17-joint skeleton, and ``fc3`` maps its 17 nodes to the 34 nodes of the cross-channel graph.
+3. **Two branches, exchanging features.** Both branches run num_layers graph-attention blocks and
+   timestep-conditioned residual Chebyshev blocks on the 34-node graph. After each attention
+   block the branches swap information: pose += context, then context += pose.
+4. **Timestep.** t goes through a sinusoidal embedding and two dense layers (swish between);
+   every residual Chebyshev block adds a projection of it.
+5. **Read-out.** A ChebConv maps features to 3 channels per node; the 2D and 3D nodes of each
+   joint are joined (B, 17, 6) and ``fc2`` maps 6 -> 5 channels: the predicted noise in uvxyz.
+
+The released checkpoints also hold the context branch's last residual block
+(``gconv_layers_t.<last>``) and an output conv (``gconv_output_t``) that the reference forward
+never uses. They are kept here (so files load strictly and the kit's own files load in the
+reference code) but frozen (``requires_grad=False``): they take no part in training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from mmdiff.errors import DataError
+from mmdiff.models.graph import (ChebConv, GraphAttentionBlock, ResChebBlock, TimestepMLP,
+                                 adjacency_from_edges, count_params)
+from mmdiff.skeleton import EDGES_17, NUM_JOINTS
+
+UVXYZ = 5  # channels of a denoiser sample: u, v (normalised 2D) and x, y, z (metres)
+
+
+@dataclass
+class DenoiserConfig:
+    """Denoiser hyper-parameters (the released MMDiff/DiffPose checkpoints use the defaults)."""
+    hid_dim: int = 96  # features per graph node
+    emd_dim: int = 96  # width of the sinusoidal timestep embedding (widened to 4*hid_dim)
+    num_layers: int = 5  # graph-attention + residual Chebyshev blocks per branch
+    n_head: int = 4  # attention heads
+    dropout: float = 0.25  # dropout of the attention blocks' residual branches (training)
+    cross_links: bool = True  # MMDiff: the 17 2D<->3D joint links (False = ablation)
+    attn_dropout: float = 0.1  # dropout on attention weights (training)
+    gconv_dropout: float = 0.1  # dropout after each Chebyshev conv of the residual blocks
+
+
+def cross_channel_edges(edges=EDGES_17, num_joints: int = NUM_JOINTS,
+                        cross_links: bool = True) -> list[tuple[int, int]]:
+    """Edges of the 2J-node cross-channel graph: the bones in the 2D half (nodes 0..J-1), the same
+    bones in the 3D half (nodes J..2J-1) and, with ``cross_links``, each joint j linked to j + J."""
+    out = [(i, j) for i, j in edges]
+    out += [(i + num_joints, j + num_joints) for i, j in edges]
+    if cross_links:
+        out += [(j, j + num_joints) for j in range(num_joints)]
+    return out
+
+
+def split_frames(x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor, name: str):
+    """Validate denoiser inputs and fold an optional frame axis into the batch.
+
+    x_t (B, J, 5) or (B, F, J, 5); pose_2d (B, J, 2) or (B, F, J, 2) (None allowed); t (B,).
+    Returns x (B*F, J, 5), c (B*F, J, 2) or None, t repeated per frame (B*F,), and the leading
+    shape to restore ((B,) or (B, F)).
+    """
+    if x_t.dim() not in (3, 4) or x_t.shape[-2:] != (NUM_JOINTS, UVXYZ):
+        raise DataError(f"{name}: x_t must be (B, {NUM_JOINTS}, 5) or (B, F, {NUM_JOINTS}, 5), "
+                        f"got {tuple(x_t.shape)}")
+    lead = x_t.shape[:-2]
+    if pose_2d is not None and pose_2d.shape != (*lead, NUM_JOINTS, 2):
+        raise DataError(f"{name}: pose_2d must be {(*lead, NUM_JOINTS, 2)} to match x_t, "
+                        f"got {tuple(pose_2d.shape)}")
+    t = torch.as_tensor(t, device=x_t.device)
+    if t.dim() == 0:
+        t = t.expand(lead[0])
+    if t.shape != (lead[0],):
+        raise DataError(f"{name}: t must be ({lead[0]},), got {tuple(t.shape)}")
+    frames = lead[1] if len(lead) == 2 else 1
+    x = x_t.reshape(-1, NUM_JOINTS, UVXYZ)                                # (B*F, J, 5)
+    c = pose_2d.reshape(-1, NUM_JOINTS, 2) if pose_2d is not None else None
+    return x, c, t.repeat_interleave(frames), lead
+
+
+class MMDiffDenoiser(nn.Module):
+    """MMDiff's noise predictor; see the module docstring for the architecture.
+
+    forward(x_t, pose_2d, t, return_attention=False):
+        x_t (B, 17, 5) noisy uvxyz (u, v normalised, x, y, z metres), or (B, 1, 17, 5) with the
+        reference's frame axis (any F works); pose_2d (B, 17, 2) (or (B, F, 17, 2)) the clean 2D
+        condition; t (B,) timesteps (int or float, 0..T-1).
+        Returns the predicted noise, same shape as x_t. With ``return_attention=True`` returns
+        (eps, maps), maps = {"pose": [...], "context": [...]}: per branch a list of num_layers
+        attention maps (B*F, n_head, 34, 34) over the 34 cross-channel nodes (0-16 = 2D joints,
+        17-33 = 3D joints).
+    """
+
+    kind = "mmdiff"
+
+    def __init__(self, cfg: DenoiserConfig | None = None):
+        super().__init__()
+        cfg = cfg or DenoiserConfig()
+        self.cfg = cfg
+        J, h, n = NUM_JOINTS, cfg.hid_dim, cfg.num_layers
+        temb_dim = 4 * h
+        adj_pose = adjacency_from_edges(cross_channel_edges(cross_links=cfg.cross_links), 2 * J)
+        adj_2d = adjacency_from_edges(EDGES_17, J)
+
+        def res_blocks():
+            return nn.ModuleList(ResChebBlock(h, adj_pose, temb_dim, cfg.gconv_dropout)
+                                 for _ in range(n))
+
+        def attn_blocks():
+            return nn.ModuleList(GraphAttentionBlock(h, 2 * J, cfg.n_head, cfg.dropout,
+                                                     cfg.attn_dropout) for _ in range(n))
+
+        # pose branch on the 34-node cross-channel graph
+        self.gconv_input = ChebConv(3, h, adj_pose)
+        self.gconv_layers = res_blocks()
+        self.atten_layers = attn_blocks()
+        self.gconv_output = ChebConv(h, 3, adj_pose)
+        # 2D context branch: 17-joint input conv, then the same 34-node graph
+        self.gconv_input_t = ChebConv(2, h, adj_2d)
+        self.gconv_layers_t = res_blocks()
+        self.atten_layers_t = attn_blocks()
+        self.gconv_output_t = ChebConv(h, 3, adj_pose)        # in the released files, unused
+        # dimensional alignment
+        self.fc1 = nn.Linear(2, 3)       # 2D joint (u, v) -> 3 channels, like a 3D joint
+        self.fc2 = nn.Linear(6, 5)       # read-out: (2D node, 3D node) of a joint -> uvxyz noise
+        self.fc3 = nn.Linear(J, 2 * J)   # context: 17 joint nodes -> 34 cross-channel nodes
+        # timestep embedding
+        self.temb = TimestepMLP(cfg.emd_dim, temb_dim)
+        for unused in (self.gconv_layers_t[-1], self.gconv_output_t):
+            unused.requires_grad_(False)
+
+    def forward(self, x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor,
+                return_attention: bool = False):
+        if pose_2d is None:
+            raise DataError("MMDiffDenoiser: the 2D condition pose_2d (B, 17, 2) is required")
+        x, c, t, lead = split_frames(x_t, pose_2d, t, "MMDiffDenoiser")
+        J = NUM_JOINTS
+        temb = self.temb(t)                                              # (B, 4*hid)
+        maps = {"pose": [], "context": []}
+
+        # 1. cross-channel embedding: 2D joints (lifted to 3 channels) above 3D joints
+        uv, xyz = x.split([2, 3], dim=-1)                                # (B, J, 2), (B, J, 3)
+        nodes = torch.cat([self.fc1(uv), xyz], dim=1)                    # (B, 2J, 3)
+
+        # 2. 2D context branch, its 17 joint nodes mapped to the 34 graph nodes
+        ctx = self.gconv_input_t(c)                                      # (B, J, hid)
+        ctx = self.fc3(ctx.transpose(1, 2)).transpose(1, 2)              # (B, 2J, hid)
+
+        # 3. the two branches, exchanging features after every attention block
+        h = self.gconv_input(nodes) + ctx                                # (B, 2J, hid)
+        last = len(self.atten_layers) - 1
+        for i in range(last + 1):
+            h = self._attend(self.atten_layers[i], h, maps["pose"], return_attention)
+            ctx = self._attend(self.atten_layers_t[i], ctx, maps["context"], return_attention)
+            h = h + ctx                                                  # context -> pose
+            if i < last:              # (after the last block the context branch is not used)
+                ctx = ctx + h                                            # pose -> context
+                ctx = self.gconv_layers_t[i](ctx, temb)
+            h = self.gconv_layers[i](h, temb)
+
+        # 4. read-out: per joint, the 2D node and the 3D node side by side, 6 -> 5 channels
+        out = self.gconv_output(h)                                       # (B, 2J, 3)
+        out = torch.cat([out[:, :J], out[:, J:]], dim=-1)                # (B, J, 6)
+        eps = self.fc2(out).reshape(*lead, J, 5)                         # like x_t
+        return (eps, maps) if return_attention else eps
+
+    @staticmethod
+    def _attend(block, h, maps, keep):
+        if not keep:
+            return block(h)
+        h, attn = block(h, return_attention=True)
+        maps.append(attn)
+        return h
+
+    def num_params(self, trainable_only: bool = False) -> int:
+        """Number of parameters (1.87 M with the defaults; 1.78 M trainable, the rest unused)."""
+        return count_params(self, trainable_only)

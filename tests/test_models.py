@@ -1,0 +1,294 @@
+"""Tests for mmdiff.models: graph layers, GraFormer, the MMDiff and DiffPose denoisers.
+
+Golden tests compare against outputs of the reference implementation stored in
+../shared/reference/fixture (skipped with a reason when ../shared is absent).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmdiff.errors import ConfigError, DataError
+from mmdiff.models import (ChebConv, DenoiserConfig, DiffPoseDenoiser, GraFormer, GraFormerConfig,
+                           LayerNorm, LearnableGraphFFN, MMDiffDenoiser, MultiHeadAttention,
+                           adjacency_from_edges, build_denoiser, chebyshev_polynomials,
+                           cross_channel_edges, normalized_laplacian, timestep_embedding)
+from mmdiff.skeleton import EDGES_17
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REFERENCE = SHARED / "reference"
+FIXTURE = REFERENCE / "fixture"
+TOL = dict(rtol=1e-4, atol=1e-4)  # the fixture README's bound
+
+needs_fixture = pytest.mark.skipif(
+    not (FIXTURE / "io.npz").is_file(),
+    reason=f"reference fixture {FIXTURE} is absent (../shared beside the checkout)")
+
+
+def small_cfg(**kw) -> DenoiserConfig:
+    return DenoiserConfig(hid_dim=16, emd_dim=8, num_layers=2, n_head=2, **kw)
+
+
+def random_inputs(B=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x_t = torch.randn(B, 17, 5, generator=g)
+    pose_2d = torch.rand(B, 17, 2, generator=g) * 2 - 1
+    t = torch.randint(0, 51, (B,), generator=g)
+    return x_t, pose_2d, t
+
+
+def perturbed(model: torch.nn.Module, seed=0) -> torch.nn.Module:
+    """Give every parameter random values so that each one matters (fresh init has zero biases
+    and identity A_hat; learned adjacencies stay positive so their normalisation is defined)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g)
+            p.add_(0.1 * (noise.abs() if name.endswith("A_hat") else noise))
+    return model.eval()
+
+
+def released_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:
+    rows = (REFERENCE / name).read_text().splitlines()
+    return [(k, tuple(int(d) for d in s.strip("()").split(",") if d.strip()))
+            for k, s in (r.split("\t") for r in rows)]
+
+
+# ----------------------------------------------------------------------------- golden
+
+@needs_fixture
+def test_lifter_reproduces_reference_output():
+    from mmdiff.checkpoints import load_lifter
+    io = np.load(FIXTURE / "io.npz")
+    lifter = load_lifter(FIXTURE / "ckpt_lifter.pth", device="cpu")
+    with torch.no_grad():
+        out = lifter(torch.from_numpy(io["guide_2d"]))
+    assert out.shape == (64, 17, 3)
+    np.testing.assert_allclose(out.numpy(), io["lifter_out"], **TOL)
+
+
+@needs_fixture
+def test_denoiser_reproduces_reference_output_with_and_without_frame_axis():
+    from mmdiff.checkpoints import load_denoiser
+    io = np.load(FIXTURE / "io.npz")
+    model = load_denoiser(FIXTURE / "ckpt_mmdiff.pth", device="cpu")
+    x_t, t = torch.from_numpy(io["x_t"]), torch.from_numpy(io["t"])
+    c = torch.from_numpy(io["guide_2d"])
+    with torch.no_grad():
+        out_f = model(x_t, c[:, None], t)                # reference layout (B, 1, 17, 5)
+        out = model(x_t[:, 0], c, t)                     # kit layout (B, 17, 5)
+    assert out_f.shape == (64, 1, 17, 5)
+    np.testing.assert_allclose(out_f.numpy(), io["denoiser_out"], **TOL)
+    np.testing.assert_allclose(out.numpy(), io["denoiser_out"][:, 0], **TOL)
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"{REFERENCE} is absent")
+@pytest.mark.parametrize("model_cls, table", [(GraFormer, "graformer_lifter_state_dict.tsv"),
+                                              (MMDiffDenoiser, "mmdiff_denoiser_state_dict.tsv")])
+def test_state_dict_layout_is_the_released_one(model_cls, table):
+    sd = model_cls().state_dict()
+    assert [(k, tuple(v.shape)) for k, v in sd.items()] == released_keys(table)
+
+
+# ----------------------------------------------------------------------------- graph layers
+
+def test_adjacency_symmetric_pattern_self_loops_row_normalised():
+    adj = adjacency_from_edges(EDGES_17, 17)
+    assert adj.shape == (17, 17) and adj.dtype == torch.float32
+    pattern = adj > 0
+    assert torch.equal(pattern, pattern.T)
+    assert torch.all(torch.diagonal(adj) > 0)
+    torch.testing.assert_close(adj.sum(dim=1), torch.ones(17))
+    assert int(pattern.sum()) == 17 + 2 * len(EDGES_17)
+    # hip (joint 0) has 3 neighbours + itself
+    torch.testing.assert_close(adj[0, [0, 1, 4, 7]], torch.full((4,), 0.25))
+
+
+def test_adjacency_rejects_out_of_range_edge():
+    with pytest.raises(DataError, match=r"\(0, 17\)"):
+        adjacency_from_edges([(0, 17)], 17)
+
+
+def test_cross_channel_graph_edges_and_ablation():
+    with_links = adjacency_from_edges(cross_channel_edges(), 34) > 0
+    without = adjacency_from_edges(cross_channel_edges(cross_links=False), 34) > 0
+    j = torch.arange(17)
+    assert with_links[j, j + 17].all() and with_links[j + 17, j].all()
+    assert not without[j, j + 17].any()
+    assert not without[:17, 17:].any()                    # halves disconnected in the ablation
+    assert torch.equal(with_links[:17, :17], with_links[17:, 17:])   # same bones in both halves
+
+
+def test_laplacian_and_chebyshev_terms():
+    adj = adjacency_from_edges(EDGES_17, 17)
+    lap = normalized_laplacian(adj)
+    torch.testing.assert_close(lap, torch.eye(17) - adj, atol=1e-6, rtol=0)  # D = I here
+    T = chebyshev_polynomials(lap, K=3)
+    assert T.shape == (4, 17, 17)
+    torch.testing.assert_close(T[0], torch.eye(17))
+    torch.testing.assert_close(T[1], lap)
+    torch.testing.assert_close(T[2], 2 * lap @ lap - torch.eye(17))
+    torch.testing.assert_close(T[3], 2 * lap @ T[2] - lap)
+
+
+def test_chebconv_equals_sum_of_polynomial_filters(generator):
+    adj = adjacency_from_edges(EDGES_17, 17)
+    conv = ChebConv(4, 6, adj)
+    with torch.no_grad():
+        conv.bias.normal_(generator=generator)
+    x = torch.randn(5, 17, 4, generator=generator)
+    T = chebyshev_polynomials(normalized_laplacian(adj), 2)
+    expected = sum(T[k] @ x @ conv.weight[k, 0] for k in range(3)) + conv.bias
+    torch.testing.assert_close(conv(x), expected, atol=1e-5, rtol=1e-5)
+    assert "polys" not in conv.state_dict() and "mix" not in conv.state_dict()
+
+
+def test_layernorm_uses_unbiased_std_plus_eps(generator):
+    norm = LayerNorm(8)
+    x = torch.randn(4, 3, 8, generator=generator)
+    expected = (x - x.mean(-1, keepdim=True)) / (x.std(-1, unbiased=True, keepdim=True) + 1e-6)
+    torch.testing.assert_close(norm(x), expected)
+    assert not torch.allclose(norm(x), torch.nn.functional.layer_norm(x, (8,)), atol=1e-3)
+
+
+def test_attention_fast_path_equals_explicit_maps(generator):
+    attn = MultiHeadAttention(16, 4).eval()
+    x = torch.randn(3, 34, 16, generator=generator)
+    fast = attn(x)
+    slow, maps = attn(x, return_attention=True)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+    assert maps.shape == (3, 4, 34, 34)
+    torch.testing.assert_close(maps.sum(-1), torch.ones(3, 4, 34))
+
+
+def test_learnable_graph_ffn_equals_naive_formula(generator):
+    ffn = LearnableGraphFFN(8, 17)
+    with torch.no_grad():
+        ffn.A_hat.add_(0.1 * torch.rand(17, 17, generator=generator))
+    x = torch.randn(2, 17, 8, generator=generator)
+    A = ffn.A_hat
+    d = (A.sum(0) + 1e-5) ** -0.5
+    L = d[:, None] * A * d[None, :]
+    h = torch.relu(ffn.gconv1.fc(L @ x))
+    torch.testing.assert_close(ffn(x), ffn.gconv2.fc(L @ h), atol=1e-5, rtol=1e-5)
+
+
+def test_timestep_embedding_values():
+    emb = timestep_embedding(torch.tensor([0, 7]), 9)
+    assert emb.shape == (2, 9)
+    torch.testing.assert_close(emb[0, :4], torch.zeros(4))
+    torch.testing.assert_close(emb[0, 4:8], torch.ones(4))
+    assert emb[:, 8].abs().max() == 0                      # odd width: zero padding
+    assert emb[1, 0] == pytest.approx(np.sin(7.0), abs=1e-6)
+    assert emb[1, 3] == pytest.approx(np.sin(7.0 * 1e-4), abs=1e-6)   # slowest frequency
+
+
+# ----------------------------------------------------------------------------- models
+
+def test_graformer_shapes_and_leading_axes(generator):
+    lifter = perturbed(GraFormer(GraFormerConfig(hid_dim=16, num_layers=2, n_head=2)))
+    x = torch.rand(2, 3, 17, 2, generator=generator)
+    out = lifter(x)
+    assert out.shape == (2, 3, 17, 3)
+    torch.testing.assert_close(out[1], lifter(x[1]), atol=1e-6, rtol=1e-5)
+    out2, maps = lifter(x[0], return_attention=True)
+    assert len(maps) == 2 and maps[0].shape == (3, 2, 17, 17)
+    with pytest.raises(DataError, match="17, 2"):
+        lifter(torch.zeros(4, 16, 2))
+
+
+@pytest.mark.parametrize("cls", [MMDiffDenoiser, DiffPoseDenoiser])
+def test_denoiser_shapes_frame_axis_and_inputs_unchanged(cls):
+    model = perturbed(cls(small_cfg()))
+    x_t, c, t = random_inputs(B=4)
+    x_copy, c_copy = x_t.clone(), c.clone()
+    out = model(x_t, c, t)
+    assert out.shape == (4, 17, 5)
+    assert torch.equal(x_t, x_copy) and torch.equal(c, c_copy)
+    # a frame axis (B, F, 17, 5): every frame uses its sample's timestep
+    xf = torch.stack([x_t, x_t.flip(0)], dim=1)
+    cf = torch.stack([c, c.flip(0)], dim=1)
+    outf = model(xf, cf, t)
+    assert outf.shape == (4, 2, 17, 5)
+    torch.testing.assert_close(outf[:, 0], out, atol=1e-5, rtol=1e-5)
+    _, maps = model(x_t, c, t, return_attention=True)
+    nodes = 34 if cls is MMDiffDenoiser else 17
+    assert len(maps["pose"]) == 2 and maps["pose"][0].shape == (4, 2, nodes, nodes)
+
+
+def test_denoiser_rejects_bad_shapes():
+    model = MMDiffDenoiser(small_cfg()).eval()
+    x_t, c, t = random_inputs(B=2)
+    with pytest.raises(DataError, match="x_t"):
+        model(x_t[..., :3], c, t)
+    with pytest.raises(DataError, match="pose_2d"):
+        model(x_t, c[:1], t)
+    with pytest.raises(DataError, match="t must be"):
+        model(x_t, c, t[:1])
+    with pytest.raises(DataError, match="required"):
+        model(x_t, None, t)
+
+
+def test_mmdiff_attention_maps_for_both_branches():
+    model = perturbed(MMDiffDenoiser(small_cfg()))
+    out, maps = model(*random_inputs(B=2), return_attention=True)
+    assert set(maps) == {"pose", "context"}
+    assert [m.shape for m in maps["context"]] == [(2, 2, 34, 34)] * 2
+    torch.testing.assert_close(out, model(*random_inputs(B=2)), atol=1e-5, rtol=1e-5)
+
+
+def test_diffpose_ignores_the_2d_condition():
+    model = perturbed(DiffPoseDenoiser(small_cfg()))
+    x_t, c, t = random_inputs()
+    torch.testing.assert_close(model(x_t, c, t), model(x_t, None, t))
+
+
+def test_mmdiff_uses_the_condition_and_timestep():
+    model = perturbed(MMDiffDenoiser(small_cfg()))
+    x_t, c, t = random_inputs()
+    base = model(x_t, c, t)
+    assert not torch.allclose(base, model(x_t, c + 0.1, t))
+    assert not torch.allclose(base, model(x_t, c, t + 1))
+
+
+def test_cross_links_false_ablation_changes_the_output():
+    full = perturbed(MMDiffDenoiser(small_cfg()))
+    ablated = MMDiffDenoiser(small_cfg(cross_links=False)).eval()
+    ablated.load_state_dict(full.state_dict())              # same keys, same weights
+    inputs = random_inputs()
+    assert not torch.allclose(full(*inputs), ablated(*inputs), atol=1e-4)
+
+
+def test_unused_released_parameters_are_frozen_and_inert():
+    model = perturbed(MMDiffDenoiser(small_cfg()))
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {n for n, _ in model.named_parameters()
+                      if n.startswith(("gconv_output_t.", "gconv_layers_t.1."))}
+    inputs = random_inputs()
+    before = model(*inputs)
+    with torch.no_grad():
+        model.gconv_output_t.weight.add_(1.0)
+        model.gconv_layers_t[1].gconv1.gconv.weight.add_(1.0)
+    torch.testing.assert_close(model(*inputs), before)
+
+
+def test_every_trainable_parameter_gets_a_gradient():
+    model = perturbed(MMDiffDenoiser(small_cfg())).train()
+    model(*random_inputs()).square().sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []
+
+
+def test_released_sizes_and_builders():
+    assert GraFormer().num_params() == 654_344
+    full = MMDiffDenoiser()
+    assert full.num_params() == 1_872_990
+    assert full.num_params(trainable_only=True) == 1_779_675
+    assert isinstance(build_denoiser("diffpose", hid_dim=16, num_layers=1), DiffPoseDenoiser)
+    with pytest.raises(ConfigError, match="hid_dims"):
+        build_denoiser("mmdiff", hid_dims=16)
+    with pytest.raises(ConfigError, match="unknown denoiser kind"):
+        build_denoiser("unet")
