@@ -1,0 +1,144 @@
+"""A CPN-like 2D keypoint detector, simulated: what its errors look like, in pixels.
+
+Human3.6M methods are trained and tested on 2D keypoints from a detector (CPN, fine-tuned on
+Human3.6M, in VideoPose3D's ``data_2d_h36m_cpn_ft_h36m_dbb.npz``). Its errors are a few pixels
+on the torso and head and about twice that on wrists and ankles. :func:`detect` draws detections
+from the true projections with the same kinds of error:
+
+1. a core error, Gaussian per joint (:attr:`DetectorModel.sigma_px`), correlated over time
+   (first-order autoregressive, correlation time ``tau_s``), growing with the joint's image speed
+   (motion blur) and with the person's size in the image;
+2. heavy tails: short episodes (``episode_s``) in which a joint is off by a Student-t distributed
+   offset several times the core size;
+3. left/right confusions: short episodes in which a left/right pair (knees, ankles, elbows,
+   wrists, ...) is detected swapped, more often when the two joints are close in the image
+   (side views).
+
+Sizes scale with :func:`image_scale`, the pixels per metre at the person's depth divided by
+:data:`REF_PX_PER_M` (Human3.6M subjects are about 5 m from the cameras, ~216 px/m).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmdiff.camera import Camera, world_to_camera
+from mmdiff.skeleton import LEFT_17, NUM_JOINTS, RIGHT_17
+
+#: Pixels per metre at which :attr:`DetectorModel.sigma_px` holds.
+REF_PX_PER_M = 200.0
+
+#: Per-joint core error (standard deviation per axis, px at REF_PX_PER_M), 17-joint order:
+#: Hip RHip RKnee RFoot LHip LKnee LFoot Spine Thorax Neck Head LSh LElb LWr RSh RElb RWr.
+CPN_SIGMA_PX = (3.6, 4.0, 4.0, 4.8, 4.0, 4.0, 4.8, 3.6, 2.8, 2.8, 3.0, 3.2, 4.4, 6.2,
+                3.2, 4.4, 6.2)
+
+
+@dataclass(frozen=True)
+class DetectorModel:
+    """Parameters of the simulated detector (see the module docstring).
+
+    sigma_px: (17,) core error per axis, px at REF_PX_PER_M; tau_s: correlation time of the core
+    error, seconds; blur: extra core error per 1000 px/s of joint image speed (fraction);
+    tail_rate: heavy-tail episodes per joint per second; tail_scale: their size in core sigmas;
+    tail_dof: Student-t degrees of freedom; swap_rate: left/right confusions per pair per second
+    (when the pair is close, see swap_distance_px); episode_s: (min, max) episode length, seconds.
+    """
+
+    sigma_px: tuple = CPN_SIGMA_PX
+    tau_s: float = 0.25
+    blur: float = 0.25
+    tail_rate: float = 0.03
+    tail_scale: float = 3.5
+    tail_dof: float = 3.0
+    swap_rate: float = 0.02
+    swap_distance_px: float = 40.0
+    episode_s: tuple = (0.15, 0.6)
+
+
+def image_scale(positions_world: np.ndarray, camera: Camera) -> np.ndarray:
+    """Size of the person in the image relative to the reference: (F,) dimensionless.
+
+    positions_world: (F, J, 3) metres (joint 0 is the root). Returns mean focal length / root
+    depth / REF_PX_PER_M (1.0 at 200 px per metre).
+    """
+    depth = world_to_camera(positions_world[:, 0], camera)[:, 2]       # (F,) metres
+    return float(np.mean(camera.focal_length)) / depth / REF_PX_PER_M
+
+
+def _ar1(rng, num_frames, shape, rho):
+    """Unit-variance AR(1) noise (F, *shape) with lag-1 correlation rho."""
+    out = np.empty((num_frames,) + shape)
+    out[0] = rng.standard_normal(shape)
+    innov = np.sqrt(1 - rho ** 2) * rng.standard_normal((num_frames,) + shape)
+    for f in range(1, num_frames):
+        out[f] = rho * out[f - 1] + innov[f]
+    return out
+
+
+def _episodes(rng, num_frames, count, rate_per_frame, length_frames):
+    """Window weights (F, count) in [0, 1]: random episodes of smooth bumps.
+
+    rate_per_frame: episode starts per frame, a scalar or (F, count); length_frames: (min, max).
+    """
+    w = np.zeros((num_frames, count))
+    starts = rng.uniform(size=(num_frames, count)) < rate_per_frame
+    for f, c in zip(*np.nonzero(starts)):
+        n = int(rng.integers(length_frames[0], length_frames[1] + 1))
+        bump = np.sin(np.pi * (np.arange(n) + 0.5) / n) ** 0.5         # flat-topped
+        end = min(num_frames, f + n)
+        w[f:end, c] = np.maximum(w[f:end, c], bump[:end - f])
+    return w
+
+
+def detect(true_2d: np.ndarray, scale: np.ndarray, rng: np.random.Generator, fps: float,
+           model: DetectorModel = DetectorModel()) -> np.ndarray:
+    """Simulated detections of one camera sequence.
+
+    true_2d: (F, 17, 2) true projections, pixels; scale: (F,) from :func:`image_scale`;
+    fps: frame rate (sets the time constants). Returns (F, 17, 2) detections in pixels (a new
+    array); the input is unchanged.
+    """
+    F = len(true_2d)
+    if true_2d.shape != (F, NUM_JOINTS, 2) or np.shape(scale) != (F,):
+        raise ValueError(f"detect expects true_2d (F, 17, 2) and scale (F,), got "
+                         f"{true_2d.shape} and {np.shape(scale)}")
+    s = np.asarray(scale)[:, None, None]                                # (F, 1, 1)
+    sigma = np.asarray(model.sigma_px)[None, :, None]                   # (1, 17, 1)
+    speed = np.linalg.norm(np.gradient(true_2d, axis=0), axis=-1) * fps  # (F, 17) px/s
+    blur = 1 + model.blur * np.minimum(speed / 1000.0, 3.0)[..., None]  # (F, 17, 1)
+    rho = np.exp(-1.0 / (fps * model.tau_s))
+    err = sigma * s * blur * _ar1(rng, F, (NUM_JOINTS, 2), rho)         # (F, 17, 2) core
+    length = (max(1, round(model.episode_s[0] * fps)), max(1, round(model.episode_s[1] * fps)))
+    tails = _episodes(rng, F, NUM_JOINTS, model.tail_rate / fps, length)  # (F, 17)
+    offset = rng.standard_t(model.tail_dof, (F, NUM_JOINTS, 2))         # (F, 17, 2)
+    offset = _hold(offset, tails)
+    err = err + tails[..., None] * model.tail_scale * sigma * s * offset
+    det = true_2d + err
+    return _swap_pairs(det, true_2d, rng, fps, model, length, s[:, 0, 0])
+
+
+def _hold(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Keep each episode's first value for its duration, so an outlier drifts smoothly."""
+    out = values.copy()
+    active = weights > 0                                                # (F, J)
+    for f in range(1, len(values)):
+        keep = active[f] & active[f - 1]
+        out[f, keep] = out[f - 1, keep]
+    return out
+
+
+def _swap_pairs(det, true_2d, rng, fps, model, length, scale):
+    """Swap left/right detections during episodes, likelier when the pair is close."""
+    pairs = list(zip(LEFT_17, RIGHT_17))
+    dist = np.stack([np.linalg.norm(true_2d[:, l] - true_2d[:, r], axis=-1) for l, r in pairs],
+                    1)                                                  # (F, P) px
+    closeness = np.exp(-dist / (model.swap_distance_px * scale[:, None]))
+    w = _episodes(rng, len(det), len(pairs), model.swap_rate / fps * closeness, length)
+    out = det.copy()
+    for p, (l, r) in enumerate(pairs):
+        wp = w[:, p, None]                                              # (F, 1)
+        out[:, l] = det[:, l] + wp * (det[:, r] - det[:, l])
+        out[:, r] = det[:, r] + wp * (det[:, l] - det[:, r])
+    return out

@@ -1,0 +1,239 @@
+"""The embedded dataset: procedural Human3.6M-like motion, cameras, detections and GMMs.
+
+``write_dataset(out_dir, seed)`` (``mmdiff data synth``) writes, deterministically from the seed::
+
+    data_3d_h36m_synth.npz             positions_3d {subject: {action: (F, 32, 3) world metres}}
+    data_2d_h36m_synth_det.npz         positions_2d {subject: {action: [4 x (F, 17, 2) px]}} + metadata
+    data_2d_h36m_synth_det_gmm.npz     positions_2d {subject: {action: [4 x (F, 17, K, 5)]}}
+    data_2d_h36m_synth_gt_gmm.npz      the same layout, kernels on the true projection
+
+in exactly the published layouts (see :mod:`mmdiff.data.h36m`), so one loader serves these and the
+real files. Subjects S1 S5 S6 S7 S8 (train) and S9 S11 (test), the 15 actions with two takes each
+("Walking 1", "Walking 2"). Each subject has its own bones and style, drawn from its own random
+stream, and every take's timing from another: test subjects share no motion with training ones.
+Frame rate :data:`mmdiff.data.motion.FPS` (12.5 fps, Human3.6M's 50 Hz with stride 4).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mmdiff.camera import camera_to_world, cameras_for
+from mmdiff.data import detector
+from mmdiff.data.gmm import DEFAULT_KERNELS, gmm_from_detections, gt_gmm, true_projection
+from mmdiff.data.h36m import (ACTIONS, DEFAULT_METADATA_2D, TEST_SUBJECTS, TRAIN_SUBJECTS,
+                              save_positions_2d, save_positions_3d)
+from mmdiff.data.motion import (FPS, forward_kinematics, local_rotations,
+                                place_on_floor, root_rotation, sample_offsets)
+from mmdiff.data.programmes import PROGRAMMES, Ctx, sample_style
+
+SUBJECTS = TRAIN_SUBJECTS + TEST_SUBJECTS
+#: Mean frames per take of the default dataset (each take varies by +-20 %); 8 s at 12.5 fps.
+FRAMES_PER_TAKE = 100
+#: The committed sample (data/sample/): two train and two test subjects, three actions, two takes
+#: of about SAMPLE_FRAMES frames each (~240 frames, about 1 MB in all).
+SAMPLE_FRAMES = 10
+SAMPLE_SUBJECTS = ("S1", "S5", "S9", "S11")
+SAMPLE_ACTIONS = ("Directions", "Sitting", "Walking")
+#: Pixels kept free at the image border: every joint stays at least this far inside.
+MARGIN_PX = 10.0
+FILES = {"3d": "data_3d_h36m_synth.npz", "det": "data_2d_h36m_synth_det.npz",
+         "det_gmm": "data_2d_h36m_synth_det_gmm.npz", "gt_gmm": "data_2d_h36m_synth_gt_gmm.npz"}
+_PURPOSE = {"body": 0, "style": 1, "motion": 2, "detector": 3}
+
+
+def subject_rng(seed: int, subject: str, purpose: str, *extra: int) -> np.random.Generator:
+    """An independent random stream per (seed, subject, purpose, extra...): no two subjects (or
+    takes) draw the same numbers."""
+    key = (_PURPOSE[purpose], SUBJECTS.index(subject)) + tuple(extra)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+# --- motion -------------------------------------------------------------------------------------
+def animate(offsets: np.ndarray, motion) -> np.ndarray:
+    """A programme's Motion -> world joints (F, 32, 3) metres, standing on the floor (z = 0)."""
+    F = len(motion.heading)
+    local = local_rotations(motion.angles, F)                           # (F, 32, 3, 3)
+    root = root_rotation(motion.heading, motion.pitch)                  # (F, 3, 3)
+    root_pos = np.concatenate([motion.xy, np.zeros((F, 1))], 1)         # (F, 3)
+    pos, _ = forward_kinematics(offsets, local, root, root_pos)
+    return place_on_floor(pos, motion.chair)
+
+
+def area_centre(subject: str) -> np.ndarray:
+    """Centre of the capture area (2,) metres: the mean of the floor points (z = 0) that the
+    subject's four cameras' optical axes hit."""
+    hits = []
+    for cam in cameras_for(subject):
+        direction = camera_to_world(np.array([0.0, 0.0, 1.0]), cam) - cam.translation   # (3,)
+        t = -cam.translation[2] / direction[2]
+        hits.append(cam.translation[:2] + t * direction[:2])
+    return np.mean(hits, axis=0)
+
+
+def _inside(world: np.ndarray, subject: str, margin: float) -> np.ndarray:
+    """(F,) True where every joint projects inside all four images with ``margin`` px."""
+    ok = np.ones(len(world), bool)
+    for cam in cameras_for(subject):
+        uv = true_projection(world, cam)                                # (F, 17, 2)
+        cam_ok = (uv[..., 0] >= margin) & (uv[..., 0] <= cam.res_w - margin) & \
+                 (uv[..., 1] >= margin) & (uv[..., 1] <= cam.res_h - margin)
+        ok &= cam_ok.all(1)
+    return ok
+
+
+def keep_in_view(world: np.ndarray, subject: str, margin: float = MARGIN_PX) -> np.ndarray:
+    """Shrink the path toward the area centre until all four cameras see every joint.
+
+    world: (F, 32, 3) metres, path relative to the centre (x, y near 0). Moves whole frames
+    horizontally (a rigid shift per frame), so bones and smoothness are kept. Returns a new array
+    placed at :func:`area_centre`.
+    """
+    centre = np.r_[area_centre(subject), 0.0]
+    for factor in 0.85 ** np.arange(12):
+        shifted = world.copy()
+        shifted[..., :2] += (factor - 1) * world[:, :1, :2]             # scale root path
+        shifted += centre
+        if _inside(shifted, subject, margin).all():
+            return shifted
+    raise RuntimeError(f"{subject}: motion leaves the cameras' view even at the area centre")
+
+
+def make_sequence(seed: int, subject: str, action: str, take: int, num_frames: int) -> np.ndarray:
+    """One take: (F, 32, 3) float32 world metres, z up, inside all four cameras' view."""
+    offsets = sample_offsets(subject_rng(seed, subject, "body"))
+    style = sample_style(subject_rng(seed, subject, "style"))
+    rng = subject_rng(seed, subject, "motion", ACTIONS.index(action), take)
+    motion = PROGRAMMES[action](Ctx(num_frames, FPS, rng, style), take)
+    return keep_in_view(animate(offsets, motion), subject).astype(np.float32)
+
+
+def make_positions_3d(seed: int = 0, subjects=SUBJECTS, frames: int = FRAMES_PER_TAKE,
+                      actions=ACTIONS) -> dict:
+    """{subject: {"<Action> <take>": (F, 32, 3) float32 world metres}}, takes 1 and 2; take
+    lengths vary by +-20 % around ``frames``."""
+    out = {}
+    for subject in subjects:
+        out[subject] = {}
+        for action in actions:
+            for take in (1, 2):
+                rng = subject_rng(seed, subject, "motion", ACTIONS.index(action), take, 99)
+                n = int(round(frames * rng.uniform(0.8, 1.2)))
+                out[subject][f"{action} {take}"] = make_sequence(seed, subject, action, take, n)
+    return out
+
+
+# --- observations -----------------------------------------------------------------------------
+def make_observations(positions_3d: dict, seed: int = 0, num_kernels: int = DEFAULT_KERNELS):
+    """Detections and GMMs for every take and camera.
+
+    Returns (det, det_gmm, gt_gmm), each {subject: {action: [4 per-camera arrays]}}: (F, 17, 2)
+    float32 px; (F, 17, K, 5) float32 fitted from the detections; (F, 17, K, 5) on the truth.
+    """
+    det, gt = {}, {}
+    for subject, actions in positions_3d.items():
+        det[subject], gt[subject] = {}, {}
+        for a_idx, (action, world) in enumerate(sorted(actions.items())):
+            det[subject][action], gt[subject][action] = [], []
+            for c, cam in enumerate(cameras_for(subject)):
+                truth = true_projection(world.astype(np.float64), cam)      # (F, 17, 2) px
+                scale = detector.image_scale(world.astype(np.float64), cam)  # (F,)
+                rng = subject_rng(seed, subject, "detector", a_idx, c)
+                det[subject][action].append(
+                    detector.detect(truth, scale, rng, FPS).astype(np.float32))
+                gt[subject][action].append(gt_gmm(truth, scale, num_kernels))
+    det_gmm, _ = gmm_from_detections(det, positions_3d, num_kernels, seed)
+    return det, det_gmm, gt
+
+
+def _write_all(out_dir, positions_3d, seed) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    det, det_gmm, gt = make_observations(positions_3d, seed)
+    return {"3d": Path(save_positions_3d(out_dir / FILES["3d"], positions_3d)),
+            "det": Path(save_positions_2d(out_dir / FILES["det"], det, DEFAULT_METADATA_2D)),
+            "det_gmm": Path(save_positions_2d(out_dir / FILES["det_gmm"], det_gmm)),
+            "gt_gmm": Path(save_positions_2d(out_dir / FILES["gt_gmm"], gt))}
+
+
+def write_dataset(out_dir="data/synthetic", seed: int = 0) -> dict[str, Path]:
+    """Generate the embedded dataset in ``out_dir`` (each file written atomically).
+
+    7 subjects x 15 actions x 2 takes of about FRAMES_PER_TAKE frames at 12.5 fps, 4 cameras
+    each. Same seed -> identical arrays. Returns {"3d", "det", "det_gmm", "gt_gmm": path}.
+    """
+    return _write_all(out_dir, make_positions_3d(seed), seed)
+
+
+def write_sample(out_dir="data/sample", seed: int = 0) -> dict[str, Path]:
+    """The small committed sample for unit tests, made by the same code: SAMPLE_SUBJECTS x
+    SAMPLE_ACTIONS x 2 takes of about SAMPLE_FRAMES frames. Returns the same dict as
+    :func:`write_dataset`."""
+    positions = make_positions_3d(seed, SAMPLE_SUBJECTS, SAMPLE_FRAMES, SAMPLE_ACTIONS)
+    return _write_all(out_dir, positions, seed)
+
+
+# --- statistics (compare with real motion) ------------------------------------------------------
+def _flexion(pos, a, b, c):
+    """Flexion angle at joint b in degrees (0 = straight): 180 - angle(a, b, c). pos (N, 32, 3)."""
+    u, v = pos[:, a] - pos[:, b], pos[:, c] - pos[:, b]
+    cos = np.sum(u * v, -1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1) + 1e-12)
+    return 180.0 - np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def _canonical_17(pos):
+    """Root-relative 17-joint poses (N, 17, 3), turned about z so the hips face +x."""
+    from mmdiff.skeleton import reduce_32_to_17
+    p = reduce_32_to_17(pos) - pos[:, :1]
+    left = p[:, 4] - p[:, 1]                                            # RHip -> LHip
+    ang = np.arctan2(left[:, 1], left[:, 0]) - np.pi / 2                # left -> +y
+    c, s = np.cos(-ang), np.sin(-ang)
+    x, y = c[:, None] * p[..., 0] - s[:, None] * p[..., 1], s[:, None] * p[..., 0] + c[:, None] * p[..., 1]
+    return np.stack([x, y, p[..., 2]], -1)
+
+
+def _percentiles(x):
+    return tuple(float(v) for v in np.percentile(x, (5, 50, 95)))
+
+
+def motion_statistics(positions_3d: dict, fps: float = FPS) -> dict:
+    """Summary statistics of a 32-joint 3D dataset ({subject: {action: (F, 32, 3) metres}}).
+
+    Returns a flat dict: root height (m) mean and 5/50/95 percentiles; joint speeds (m/s) mean
+    and 95th percentile for the root, head, wrists and ankles; knee and elbow flexion (deg)
+    5/50/95 percentiles; left-right symmetry (mean |L - R| knee and elbow flexion, deg; ratio of
+    mean left to right wrist speed); pose variety of root-relative, heading-aligned 17-joint
+    poses (mean distance to the mean pose, mm; PCA components for 90 % of the variance); and
+    per base action the mean root height (m) and horizontal root speed (m/s).
+    """
+    from mmdiff.data.h36m import action_base
+    seqs = [np.asarray(a, dtype=np.float64) for acts in positions_3d.values() for a in acts.values()]
+    pos = np.concatenate(seqs)                                          # (N, 32, 3)
+    speed = np.concatenate([np.linalg.norm(np.diff(s, axis=0), axis=-1) * fps for s in seqs])
+    st = {"frames": len(pos), "root_height_mean": float(pos[:, 0, 2].mean())}
+    st["root_height_p5_p50_p95"] = _percentiles(pos[:, 0, 2])
+    for name, joints in {"root": [0], "head": [15], "wrists": [19, 27], "ankles": [3, 8]}.items():
+        v = speed[:, joints].ravel()
+        st[f"speed_{name}_mean_p95"] = (float(v.mean()), float(np.percentile(v, 95)))
+    knees = [_flexion(pos, 1, 2, 3), _flexion(pos, 6, 7, 8)]
+    elbows = [_flexion(pos, 25, 26, 27), _flexion(pos, 17, 18, 19)]
+    st["knee_flex_p5_p50_p95"] = _percentiles(np.concatenate(knees))
+    st["elbow_flex_p5_p50_p95"] = _percentiles(np.concatenate(elbows))
+    st["knee_lr_absdiff"] = float(np.abs(knees[0] - knees[1]).mean())
+    st["elbow_lr_absdiff"] = float(np.abs(elbows[0] - elbows[1]).mean())
+    st["wrist_speed_l_over_r"] = float(speed[:, 19].mean() / speed[:, 27].mean())
+    canon = _canonical_17(pos).reshape(len(pos), -1)                    # (N, 51)
+    centred = canon - canon.mean(0)
+    st["pose_spread_mm"] = float(np.linalg.norm(centred.reshape(-1, 17, 3), axis=-1).mean() * 1000)
+    eig = np.linalg.eigvalsh(np.cov(centred.T))[::-1]
+    st["pca_components_90"] = int(np.searchsorted(np.cumsum(eig) / eig.sum(), 0.9) + 1)
+    per_action: dict = {}
+    for acts in positions_3d.values():
+        for a, arr in acts.items():
+            arr = np.asarray(arr, dtype=np.float64)
+            v = np.linalg.norm(np.diff(arr[:, 0, :2], axis=0), axis=-1) * fps
+            per_action.setdefault(action_base(a), []).append((arr[:, 0, 2], v))
+    for a, parts in sorted(per_action.items()):
+        st[f"root_height,speed[{a}]"] = (float(np.concatenate([h for h, _ in parts]).mean()),
+                                         float(np.concatenate([v for _, v in parts]).mean()))
+    return st
