@@ -1,0 +1,167 @@
+"""Checks on the committed notebooks (their execution is tested by `pytest --nbval-lax notebooks/`)
+and on the hygiene tool that keeps them clean."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mmdiff import notebook_hygiene as hygiene
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ORDERED = ("01_data_exploration", "02_lifter_prior", "03_forward_noising",
+           "04_cross_channel_embedding", "05_training", "06_evaluation")
+MAX_BYTES = 1_000_000
+MAX_LOGIC_LINES = 15
+
+
+def _present():
+    return sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _src(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _code(nb):
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+notebook = pytest.mark.parametrize("path", _present(), ids=lambda p: p.stem)
+
+
+def test_ordered_notebooks_present():
+    names = [p.stem for p in _present()]
+    assert names == list(ORDERED), f"notebooks/ holds {names}, expected {list(ORDERED)}"
+    assert not list(NOTEBOOKS.rglob(".ipynb_checkpoints")), "committed .ipynb_checkpoints/"
+    assert not [p for p in NOTEBOOKS.glob("*.ipynb") if "-Copy" in p.name]
+
+
+@notebook
+def test_small(path):
+    assert path.stat().st_size < MAX_BYTES, f"{path.name}: {path.stat().st_size} bytes"
+
+
+@notebook
+def test_clean(path):
+    nb = _load(path)
+    assert "widgets" not in nb.get("metadata", {}), f"{path.name}: widget state committed"
+    for i, cell in enumerate(_code(nb)):
+        expected = i + 1 if cell["outputs"] else None                   # stable, see hygiene
+        assert cell["execution_count"] == expected, f"{path.name} code cell {i}: execution count"
+        for out in cell["outputs"]:
+            assert out["output_type"] != "error", f"{path.name} code cell {i}: error output"
+            assert hygiene.WIDGET_MIME not in out.get("data", {}), \
+                f"{path.name} code cell {i}: widget output committed"
+    assert not hygiene.clean_file(path, check=True), \
+        f"{path.name} is not clean: run `make clean-notebooks`"
+
+
+@notebook
+def test_first_cell_imports_seeds_device(path):
+    first = _src(_code(_load(path))[0])
+    assert "import mmdiff as mm" in first
+    assert re.search(r"manual_seed|default_rng|SEED", first), f"{path.name}: first cell sets no seed"
+    assert "device" in first
+
+
+@notebook
+def test_checked_outputs(path):
+    checked = [c for c in _code(_load(path)) if hygiene.CHECK_MARK in _src(c)]
+    assert len(checked) >= 2, f"{path.name}: {len(checked)} `{hygiene.CHECK_MARK}` cells, need >= 2"
+    for cell in checked:
+        text = "".join(hygiene._text(o.get("text", o.get("data", {}).get("text/plain", "")))
+                       for o in cell["outputs"])
+        assert re.search(r"\d\.\d", text), \
+            f"{path.name}: checked cell prints no number to compare:\n{_src(cell)}"
+
+
+@notebook
+def test_teaching_structure(path):
+    nb = _load(path)
+    md = [_src(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    assert any("$" in m for m in md), f"{path.name}: no LaTeX equation in the markdown"
+    assert re.search(r"^#+ .*Exercises", md[-1], re.M), f"{path.name}: does not end with Exercises"
+    assert "MMDIFF_FAST" in "".join(_src(c) for c in _code(nb)) or path.stem.startswith(
+        ("01", "03", "04")), f"{path.name}: heavy cells must read MMDIFF_FAST"
+
+
+def _logic_lines(source: str) -> list[str]:
+    """Lines of a cell that are neither blank, comments nor imports (with their continuations)."""
+    lines, in_import = [], False
+    for ln in source.splitlines():
+        if in_import and ln[:1].isspace():
+            continue
+        in_import = bool(re.match(r"(import|from)\s", ln))
+        if not in_import and ln.strip() and not ln.strip().startswith("#"):
+            lines.append(ln)
+    return lines
+
+
+@notebook
+def test_cells_short(path):
+    for i, cell in enumerate(_code(_load(path))):
+        logic = _logic_lines(_src(cell))
+        assert len(logic) <= MAX_LOGIC_LINES, \
+            f"{path.name} code cell {i}: {len(logic)} lines; move the logic into mmdiff/"
+
+
+# --- the hygiene tool -------------------------------------------------------------------------
+def _dirty_notebook():
+    widget = {"output_type": "display_data", "metadata": {},
+              "data": {hygiene.WIDGET_MIME: {"model_id": "abc"}, "text/plain": ["FigureWidget()"]}}
+    return {"nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"widgets": {"state": {"x": 1}}, "kernelspec": {"name": "python3"}},
+            "cells": [
+                {"cell_type": "code", "execution_count": 3, "id": "a",
+                 "metadata": {"execution": {"t": 1}, "tags": ["keep"]},
+                 "source": "print(1.5)\nfig",
+                 "outputs": [{"output_type": "stream", "name": "stdout", "text": "1.5\n"},
+                             {"output_type": "stream", "name": "stderr", "text": "100%|###|"},
+                             widget]},
+                {"cell_type": "code", "execution_count": 4, "id": "b", "metadata": {},
+                 "source": "# NBVAL_CHECK_OUTPUT\nx",
+                 "outputs": [{"output_type": "execute_result", "execution_count": 4,
+                              "metadata": {}, "data": {"text/plain": ["0.250"]}}]},
+                {"cell_type": "code", "execution_count": 5, "id": "c", "metadata": {},
+                 "source": "obj", "outputs": [
+                     {"output_type": "execute_result", "execution_count": 5, "metadata": {},
+                      "data": {"text/plain": ["<Foo at 0x7f00deadbeef>"]}},
+                     {"output_type": "error", "ename": "E", "evalue": "", "traceback": []}]},
+                {"cell_type": "markdown", "id": "d", "metadata": {}, "source": "$x$"}]}
+
+
+def test_clean_notebook_strips_widgets_keeps_text():
+    nb = _dirty_notebook()
+    before = json.dumps(nb, sort_keys=True)
+    out = hygiene.clean_notebook(nb)
+    assert json.dumps(nb, sort_keys=True) == before                      # input unchanged
+    assert "widgets" not in out["metadata"]
+    a, b, c, _ = out["cells"]
+    assert a["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "1.5\n"}]
+    assert a["execution_count"] == 1 and a["metadata"] == {"tags": ["keep"]}
+    assert b["outputs"][0]["data"] == {"text/plain": ["0.250"]}
+    assert b["execution_count"] == 2 and b["outputs"][0]["execution_count"] == 2
+    assert c["outputs"] == [] and c["execution_count"] is None            # address and error
+
+
+def test_clean_file_in_place_and_check(tmp_path):
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(_dirty_notebook()))
+    assert hygiene.main(["--check", str(path)]) == 1
+    assert hygiene.clean_file(path) is True
+    assert hygiene.clean_file(path, check=True) is False                   # idempotent
+    assert hygiene.main(["--check", str(path)]) == 0
+
+
+def test_clean_file_names_bad_file(tmp_path):
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.ipynb"):
+        hygiene.clean_file(bad)
