@@ -1,12 +1,23 @@
 """The ``mmdiff`` command line: one sub-command per job.
 
-    mmdiff data synth [--out DIR] [--seed N]     generate the embedded dataset
+    mmdiff data synth [--out DIR] [--seed N]          generate the embedded dataset
     mmdiff data gmm --detections F --positions F --out F
+    mmdiff train-lifter --config demo --doc demo_lifter [--resume] [--set k=v ...]
+    mmdiff train --config demo --doc demo [--resume] [--set k=v ...]
+    mmdiff eval --config demo --doc demo              per-action table (P1, P2 mm) + CSV
+    mmdiff predict keypoints.json --width W --height H --out pose3d.npz [--html view.html]
+    mmdiff bench                                      throughput of models and pipeline
+    mmdiff demo                                       the whole job on the embedded data
+
+Runs live under ``<exp>/<doc>/`` (default ``exp/<doc>``). ``--set section.key=value`` overrides
+any config field (repeatable), e.g. ``--set optim.lr=3e-4 --set train.epochs=10``.
+Distributed training: ``torchrun --nproc_per_node=2 -m mmdiff train --config cpn --doc cpn``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mmdiff.errors import MmdiffError
 
@@ -22,6 +33,154 @@ def _cmd_data_gmm(args):
     from mmdiff.data.gmm import write_gmm_file
     print(write_gmm_file(args.detections, args.positions, args.out, num_kernels=args.kernels,
                          seed=args.seed))
+
+
+def _config(args):
+    from mmdiff.config import load_config
+    return load_config(args.config, args.set or None)
+
+
+def _run_dir(args, default_doc: str) -> Path:
+    return Path(args.exp) / (args.doc or default_doc)
+
+
+def _cmd_train_lifter(args):
+    from mmdiff.train import fit_lifter
+    result = fit_lifter(_config(args), _run_dir(args, "lifter"), resume=args.resume,
+                        device=args.device, progress=not args.quiet)
+    _report_fit(result)
+
+
+def _cmd_train(args):
+    from mmdiff.train import fit
+    cfg = _config(args)
+    if args.lifter:
+        cfg = cfg.replace({"lifter.checkpoint": args.lifter})
+    result = fit(cfg, _run_dir(args, "mmdiff"), resume=args.resume, device=args.device,
+                 progress=not args.quiet)
+    _report_fit(result)
+
+
+def _report_fit(result) -> None:
+    import torch.distributed as torch_dist
+    if torch_dist.is_initialized():  # under torchrun: only rank 0 reports
+        rank = torch_dist.get_rank()
+        torch_dist.destroy_process_group()
+        if rank:
+            return
+    state = "interrupted, resume with --resume" if result.interrupted else "done"
+    best = (f"best P1 {result.best_p1:.2f} mm at epoch {result.best_epoch}"
+            if result.best_epoch >= 0 else "not validated")
+    print(f"{result.run_dir}: {state}; {best}")
+
+
+def _cmd_eval(args):
+    from mmdiff.evaluate import evaluate, with_eval
+    cfg = with_eval(_config(args), steps=args.steps, schedule_steps=args.schedule_steps,
+                    eta=args.eta, hypotheses=args.hypotheses, flip=args.flip)
+    run = _run_dir(args, "mmdiff")
+    denoiser = None if args.lifter_only else (args.ckpt or run / "best.pth")
+    errors = evaluate(cfg, args.lifter or cfg.lifter.checkpoint, denoiser, device=args.device,
+                      csv=args.csv or run / ("eval_lifter.csv" if args.lifter_only else "eval.csv"),
+                      progress=not args.quiet)
+    what = "lifter alone" if denoiser is None else f"lifter + diffusion ({denoiser})"
+    print(f"{what}: {cfg.eval.steps} DDIM steps of {cfg.eval.schedule_steps}, eta {cfg.eval.eta}, "
+          f"{cfg.eval.hypotheses} hypotheses, flip {'on' if cfg.eval.flip else 'off'}")
+    print(errors.table())
+
+
+def _cmd_predict(args):
+    import numpy as np
+    from mmdiff.checkpoints import load_denoiser, load_lifter
+    from mmdiff.evaluate import predict_poses, with_eval
+    from mmdiff.keypoints import read_keypoints
+    from mmdiff.train import default_device
+    cfg = with_eval(_config(args), steps=args.steps, hypotheses=args.hypotheses, flip=args.flip)
+    kp = read_keypoints(args.input, layout=args.layout, key=args.key)
+    pose_2d = kp.normalized(args.width, args.height)  # (F, 17, 2)
+    device = default_device(args.device)
+    lifter = load_lifter(args.lifter or cfg.lifter.checkpoint, device=device)
+    denoiser = None if args.lifter_only else load_denoiser(
+        args.ckpt, device=device, ema="auto" if cfg.eval.use_ema else False)
+    pose_3d = predict_poses(cfg, lifter, denoiser, pose_2d, device=device)  # (F, 17, 3) metres
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, pose_3d=pose_3d, pose_2d=pose_2d, keypoints_px=kp.pixels,
+                        scores=kp.scores, source_layout=np.array(kp.source_layout))
+    print(f"{out}: pose_3d {pose_3d.shape} (frames, 17 joints, xyz metres, root-relative)")
+    if args.html:
+        print(write_pose_html(pose_3d, args.html, title=Path(args.input).name))
+
+
+def write_pose_html(pose_3d, path, title: str = "mmdiff predict") -> Path:
+    """A standalone interactive plotly page: the 17-joint skeleton of every frame, a frame slider.
+    pose_3d: (F, 17, 3) metres, camera coordinates (x right, y down, z forward): drawn with
+    height up (-y) and depth (z) into the screen."""
+    import plotly.graph_objects as go
+    from mmdiff.skeleton import EDGES_17
+
+    def traces(pose):
+        x, y, z = pose[:, 0], pose[:, 2], -pose[:, 1]  # plot axes: x, depth, up
+        bx, by, bz = [], [], []
+        for child, parent in EDGES_17:
+            bx += [x[child], x[parent], None]
+            by += [y[child], y[parent], None]
+            bz += [z[child], z[parent], None]
+        return [go.Scatter3d(x=bx, y=by, z=bz, mode="lines", line=dict(width=6), name="bones"),
+                go.Scatter3d(x=x, y=y, z=z, mode="markers", marker=dict(size=3), name="joints")]
+
+    frames = [go.Frame(data=traces(p), name=str(i)) for i, p in enumerate(pose_3d)]
+    lim = float(abs(pose_3d).max()) or 1.0
+    axis = dict(range=[-lim, lim])
+    fig = go.Figure(data=traces(pose_3d[0]), frames=frames)
+    fig.update_layout(
+        title=f"{title}: {len(pose_3d)} frames (metres, root-relative)",
+        scene=dict(xaxis=dict(axis, title="x"), yaxis=dict(axis, title="depth z"),
+                   zaxis=dict(axis, title="up (-y)"), aspectmode="cube"),
+        sliders=[dict(steps=[dict(method="animate", label=str(i),
+                                  args=[[str(i)], dict(mode="immediate",
+                                                       frame=dict(duration=0, redraw=True))])
+                             for i in range(len(pose_3d))])])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(path, include_plotlyjs=True)
+    return path
+
+
+def _cmd_bench(args):
+    from mmdiff.bench import main as bench_main
+    return bench_main(args.bench_args)
+
+
+def _cmd_demo(args):
+    from mmdiff.demo import DemoInterrupted, run_demo
+    try:
+        run_demo(exp=args.exp, out=args.out, config=args.config, overrides=args.set,
+                 device=args.device, progress=not args.quiet, fresh=args.fresh,
+                 baseline=args.baseline)
+    except DemoInterrupted as err:
+        print(f"mmdiff demo: {err}", file=sys.stderr)
+        return 130
+
+
+def _common(p: argparse.ArgumentParser, default_config: str = "demo") -> None:
+    p.add_argument("--config", default=default_config,
+                   help="YAML file or packaged config name: demo, cpn, gt (default %(default)s)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override a config field (repeatable)")
+    p.add_argument("--exp", default="exp", help="folder of all runs (default %(default)s)")
+    p.add_argument("--doc", default=None, help="name of this run: files go to <exp>/<doc>/")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _eval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (config: eval.steps)")
+    p.add_argument("--hypotheses", type=int, default=None, help="hypotheses averaged per pose")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip test-time augmentation")
+    p.add_argument("--lifter", default=None, help="lifter checkpoint (config: lifter.checkpoint)")
+    p.add_argument("--lifter-only", action="store_true", help="evaluate the lifter alone")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,14 +201,64 @@ def build_parser() -> argparse.ArgumentParser:
     gmm.add_argument("--kernels", type=int, default=None, help="mixture kernels per joint")
     gmm.add_argument("--seed", type=int, default=0)
     gmm.set_defaults(func=_cmd_data_gmm)
+
+    p = sub.add_parser("train-lifter", help="train the GraFormer lifter (MPJPE loss)")
+    _common(p)
+    p.add_argument("--resume", action="store_true", help="continue <exp>/<doc>/ckpt.pth")
+    p.set_defaults(func=_cmd_train_lifter)
+
+    p = sub.add_parser("train", help="train the diffusion denoiser")
+    _common(p)
+    p.add_argument("--resume", action="store_true", help="continue <exp>/<doc>/ckpt.pth")
+    p.add_argument("--lifter", default=None, help="lifter checkpoint for validation")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="per-action P1/P2 table of a trained pipeline")
+    _common(p)
+    _eval_options(p)
+    p.add_argument("--ckpt", default=None, help="denoiser checkpoint (default <exp>/<doc>/best.pth)")
+    p.add_argument("--schedule-steps", type=int, default=None,
+                   help="sub-schedule the DDIM steps span (config: eval.schedule_steps)")
+    p.add_argument("--eta", type=float, default=None, help="DDIM eta (0 = deterministic)")
+    p.add_argument("--csv", default=None, help="CSV output (default <exp>/<doc>/eval.csv)")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("predict", help="3D poses from 2D keypoints (npz or detector JSON)")
+    p.add_argument("input", help="keypoints: .json (COCO results, OpenPose) or .npz/.npy (F, J, 2|3)")
+    p.add_argument("--width", type=int, required=True, help="image width in pixels")
+    p.add_argument("--height", type=int, required=True, help="image height in pixels")
+    p.add_argument("--layout", default="auto",
+                   choices=["auto", "h36m", "coco", "openpose25", "openpose18"],
+                   help="joint order of the input (auto: JSON -> coco/openpose, npz -> h36m)")
+    p.add_argument("--key", default=None, help="array name inside an .npz")
+    p.add_argument("--ckpt", default="ckpts/demo/mmdiff.pth", help="denoiser checkpoint")
+    p.add_argument("--out", default="pose3d.npz", help="output npz (pose_3d: (F, 17, 3) metres)")
+    p.add_argument("--html", default=None, help="also write an interactive 3D view")
+    _common(p)
+    _eval_options(p)
+    p.set_defaults(func=_cmd_predict, lifter_default="ckpts/demo/lifter.pth")
+
+    p = sub.add_parser("bench", help="poses/s of the models and the pipeline", add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to mmdiff.bench")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("demo", help="embedded data -> train lifter and denoiser -> tables")
+    _common(p)
+    p.add_argument("--out", default="ckpts/demo", help="where the weights-only results go")
+    p.add_argument("--fresh", action="store_true", help="retrain even if exp/demo_* hold runs")
+    p.add_argument("--baseline", action="store_true",
+                   help="also train the DiffPose denoiser and print its table (about 2x longer)")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "lifter_default", None) and args.lifter is None and args.config == "demo":
+        args.lifter = args.lifter_default
     try:
-        args.func(args)
+        code = args.func(args)
     except MmdiffError as err:
         print(f"mmdiff: error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return int(code or 0)

@@ -1,0 +1,357 @@
+"""Experiment configuration: YAML files loaded into typed dataclasses, unknown keys rejected.
+
+A config has one dataclass per section (``data``, ``lifter``, ``model``, ``diffusion``, ``train``,
+``lifter_train``, ``optim``, ``eval``). Every field has a typed default and a comment saying what
+it means; the paper's settings are the defaults of ``configs/cpn.yml``. A YAML file names only the
+sections and keys it sets; a file may start from another with ``base: other.yml`` and override
+what differs.
+
+    cfg = load_config("demo", overrides={"train.epochs": 2})   # packaged mmdiff/configs/demo.yml
+    cfg.train.epochs, cfg.optim.lr
+    cfg.to_dict()                                               # stored inside every checkpoint
+
+Errors (:class:`mmdiff.errors.ConfigError`) name the file, the section and the key, suggest a
+close match for a typo, and say which type was expected. Command-line overrides
+``--set section.key=value`` are parsed with the type of the field they replace.
+
+YAML note: PyYAML reads ``1e-3`` (no dot) as a string; float fields accept such numeric strings.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from mmdiff.errors import ConfigError
+
+PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    """Where the poses come from and how they are sampled."""
+    path_3d: str = "data/data_3d_h36m.npz"  # 3D mocap file, VideoPose3D layout (positions_3d)
+    path_2d: str = "data/data_2d_h36m_cpn_ft_h36m_dbb_gmm.npz"  # 2D file: plain or DiffPose GMM
+    train_subjects: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8"])
+    test_subjects: list[str] = field(default_factory=lambda: ["S9", "S11"])  # standard protocol
+    actions: list[str] = field(default_factory=list)  # action filter (base names); empty = all
+    train_stride: int = 1  # keep every n-th training frame
+    test_stride: int = 1  # keep every n-th test frame (evaluation uses every frame in the paper)
+    flip_aug: bool = True  # horizontal flip augmentation in training and flip TTA in testing
+    sample_gmm: bool = False  # draw a GMM kernel per joint as training input (DiffPose); needs GMM 2D
+    num_workers: int = 0  # DataLoader worker processes (0 = load in the main process)
+
+
+@dataclass
+class LifterConfig:
+    """The GraFormer prior that lifts 2D to 3D before diffusion refines it."""
+    hid_dim: int = 96  # hidden features per joint
+    num_layers: int = 5  # graph-attention blocks
+    n_head: int = 4  # attention heads
+    dropout: float = 0.25  # dropout of the attention blocks' residual branches (training)
+    attn_dropout: float = 0.1  # dropout on the attention weights (training)
+    gconv_dropout: float = 0.1  # dropout after each Chebyshev conv of the residual blocks
+    checkpoint: str = "ckpts/gcn_xyz_cpn.pth"  # trained lifter; `mmdiff train` loads it
+
+
+@dataclass
+class ModelConfig:
+    """The diffusion denoiser eps_theta(x_t, 2D condition, t)."""
+    kind: str = "mmdiff"  # "mmdiff" (34-node cross-channel graph) or "diffpose" (17-node baseline)
+    hid_dim: int = 96  # hidden features per node
+    emd_dim: int = 96  # timestep-embedding width
+    num_layers: int = 5  # graph-attention blocks
+    n_head: int = 4  # attention heads
+    dropout: float = 0.25  # dropout of the attention blocks' residual branches (training)
+    attn_dropout: float = 0.1  # dropout on the attention weights (training)
+    gconv_dropout: float = 0.1  # dropout after each Chebyshev conv of the residual blocks
+    cross_links: bool = True  # MMDiff: the 17 joint-to-joint 2D<->3D edges (False = ablation)
+
+
+@dataclass
+class DiffusionConfig:
+    """Forward process q(x_t | x_0) over uvxyz (normalised 2D + metres 3D)."""
+    beta_schedule: str = "linear"  # linear, quad, const, jsd, sigmoid or cosine
+    beta_start: float = 1e-4  # beta_1
+    beta_end: float = 1e-3  # beta_T
+    num_steps: int = 51  # T, diffusion steps of training
+    noise: str = "scale"  # "scale" (per-channel Gaussian) or "gmm" (DiffPose's GMM kernel spreads)
+    noise_scale: list[float] = field(default_factory=lambda: [0.1, 0.1, 1.0, 1.0, 1.0])  # u,v,x,y,z
+
+
+@dataclass
+class TrainConfig:
+    """The denoiser's training loop."""
+    epochs: int = 800  # passes over the training set
+    batch_size: int = 1024  # global batch (split across processes under torchrun)
+    seed: int = 19960903  # one seed for data order, augmentation, noise, timesteps and dropout
+    ema: bool = True  # keep an exponential moving average of the weights
+    ema_rate: float = 0.999  # EMA decay mu: shadow = mu * shadow + (1 - mu) * weights
+    antithetic: bool = True  # timesteps drawn in pairs (t, T-1-t)
+    validate_every: int = 1  # run the evaluation pipeline every n epochs (0 = never)
+    keep_every: int = 1  # keep ckpt_<epoch>.pth every n epochs (0 = only ckpt.pth and best.pth)
+    log_every: int = 100  # write a log line every n steps
+
+
+@dataclass
+class LifterTrainConfig:
+    """The lifter's training loop (MPJPE on root-relative 3D)."""
+    epochs: int = 50  # passes over the training set
+    batch_size: int = 1024  # global batch
+    lr: float = 1e-3  # Adam learning rate
+    lr_decay_every: int = 10  # epochs between learning-rate decays
+    lr_gamma: float = 0.9  # decay factor
+    grad_clip: float = 1.0  # max gradient norm (0 = off)
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser of the denoiser."""
+    optimizer: str = "Adam"  # Adam, AdamW or SGD
+    lr: float = 1e-3  # initial learning rate
+    lr_decay_every: int = 60  # epochs between decays: lr = lr0 * gamma ** (epoch // every)
+    lr_gamma: float = 0.9  # decay factor
+    weight_decay: float = 0.0  # L2 penalty
+    amsgrad: bool = False  # Adam's AMSGrad variant
+    eps: float = 1e-8  # Adam epsilon
+    grad_clip: float = 1.0  # max gradient norm (0 = off)
+
+
+@dataclass
+class EvalConfig:
+    """The evaluation pipeline: lifter -> DDIM -> flip TTA."""
+    steps: int = 2  # DDIM steps actually taken
+    schedule_steps: int = 12  # the sub-schedule they are spread over (2 of 12)
+    skip_type: str = "uniform"  # "uniform" or "quad" spacing of the DDIM timesteps
+    eta: float = 0.0  # DDIM stochasticity (0 = deterministic)
+    hypotheses: int = 1  # hypotheses per pose, aggregated by mean
+    flip: bool = True  # flip test-time augmentation
+    use_ema: bool = True  # evaluate the EMA weights when the checkpoint has them
+    batch_size: int = 1024  # poses per forward pass
+    seed: int = 0  # seed of the starting noise of extra hypotheses
+
+
+@dataclass
+class Config:
+    """A full experiment: one field per section."""
+    data: DataConfig = field(default_factory=DataConfig)
+    lifter: LifterConfig = field(default_factory=LifterConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    lifter_train: LifterTrainConfig = field(default_factory=LifterTrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict (YAML/JSON/torch.save friendly); `from_dict` inverts it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "Config":
+        """Build a config from a nested dict (e.g. the one stored in a checkpoint).
+        Missing keys keep their defaults; unknown keys and wrong types raise ConfigError."""
+        return _apply(cls(), data, source)
+
+    def replace(self, overrides: Mapping[str, Any]) -> "Config":
+        """A new config with ``{"section.key": value}`` overrides applied (self is unchanged)."""
+        return _apply(self, _nest(overrides, "<overrides>"), "<overrides>", parse_strings=True)
+
+
+SECTIONS = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | list[str] | None = None) -> Config:
+    """Read a YAML config into a :class:`Config`.
+
+    path: a YAML file, or the name of a packaged config (``"demo"``, ``"cpn"``, ``"gt"``; a missing
+        ``configs/<name>.yml`` falls back to the packaged one).
+    overrides: ``{"section.key": value}`` or a list of ``"section.key=value"`` strings (the CLI's
+        ``--set``); string values are parsed with the type of the field they replace.
+    Raises ConfigError naming the file, section and key on an unknown key or a wrong type.
+    """
+    cfg = _load_file(resolve_config_path(path), seen=())
+    if overrides:
+        if not isinstance(overrides, Mapping):
+            overrides = parse_overrides(overrides)
+        cfg = cfg.replace(overrides)
+    return cfg
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """The file a config argument names: the path itself, else a packaged config of that name."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    packaged = PACKAGE_CONFIGS / (p.stem + ".yml")
+    if packaged.is_file() and (p.suffix in ("", ".yml", ".yaml")):
+        return packaged
+    names = sorted(q.stem for q in PACKAGE_CONFIGS.glob("*.yml"))
+    raise ConfigError(f"config file {str(path)!r} not found (packaged configs: {', '.join(names)})")
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """``["optim.lr=3e-4", "train.epochs=2"]`` -> ``{"optim.lr": "3e-4", "train.epochs": "2"}``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write the resolved config as YAML (every field, so the run can be repeated from it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return path
+
+
+# ----------------------------------------------------------------------------- internals
+
+def _load_file(path: Path, seen: tuple[Path, ...]) -> Config:
+    """Read one YAML file, following its optional ``base:`` chain first."""
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to itself")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, found {type(raw).__name__}")
+    raw = dict(raw)
+    base = raw.pop("base", None)
+    cfg = Config()
+    if base is not None:
+        cfg = _load_file(resolve_config_path(path.parent / str(base)), seen + (path.resolve(),))
+    return _apply(cfg, raw, str(path))
+
+
+def _nest(flat: Mapping[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``; already nested mappings pass through."""
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in flat.items():
+        if isinstance(value, Mapping) and "." not in key:
+            nested.setdefault(key, {}).update(value)
+            continue
+        section, sep, name = key.partition(".")
+        if not sep:
+            raise ConfigError(f"{source}: override key {key!r} must look like section.key")
+        nested.setdefault(section, {})[name] = value
+    return nested
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _apply(cfg: Config, data: Mapping[str, Any], source: str, parse_strings: bool = False) -> Config:
+    """A copy of ``cfg`` with the nested mapping ``data`` applied, every key checked."""
+    sections = {}
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section {section!r}{_suggest(section, SECTIONS)};"
+                              f" sections are {', '.join(SECTIONS)}")
+        if values is None:
+            continue
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: section {section!r} must be a mapping of keys, "
+                              f"found {type(values).__name__}")
+        current = getattr(cfg, section)
+        hints = typing.get_type_hints(type(current))
+        changes = {}
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(f"{source}: unknown key {key!r} in section {section!r}"
+                                  f"{_suggest(key, hints)}; keys are {', '.join(hints)}")
+            where = f"{source}: {section}.{key}"
+            if parse_strings and isinstance(value, str):
+                value = _parse_string(value, hints[key], where)
+            changes[key] = _check(value, hints[key], where)
+        sections[section] = dataclasses.replace(current, **changes)
+    return dataclasses.replace(cfg, **sections)
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _check(value: Any, tp, where: str) -> Any:
+    """Return ``value`` converted to ``tp`` where lossless (int -> float, numeric str -> float),
+    else raise ConfigError saying what was expected and found."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check(value, inner[0], where)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list of {_type_name(item_tp)}, "
+                              f"found {type(value).__name__} {value!r}")
+        return [_check(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, found {type(value).__name__} {value!r}")
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _parse_string(text: str, tp, where: str) -> Any:
+    """Parse a command-line value with the type of the field it replaces."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        if text.lower() in ("none", "null", "~"):
+            return None
+        tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
+        origin = typing.get_origin(tp)
+    if tp is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{where}: expected a bool (true/false), found {text!r}")
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{where}: expected int, found {text!r}") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{where}: expected float, found {text!r}") from None
+    if origin is list:
+        if text.startswith("["):
+            return yaml.safe_load(text)
+        (item_tp,) = typing.get_args(tp)
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return [_parse_string(p, item_tp, where) for p in parts]
+    return text

@@ -1,0 +1,157 @@
+"""The command line: train-lifter / train / eval on tiny files, --set errors, predict on npz and
+detector JSON, layout errors."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmdiff.checkpoints import save_checkpoint
+from mmdiff.cli import main
+from mmdiff.keypoints import BODY25_TO_COCO
+from mmdiff.models.graformer import GraFormer, GraFormerConfig
+from mmdiff.models.mmdiff import DenoiserConfig, MMDiffDenoiser
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _train_helpers import tiny_yaml, write_tiny_h36m  # noqa: E402
+from test_keypoints import coco_frames  # noqa: E402
+
+
+@pytest.fixture
+def tiny_files(tmp_path):
+    p3, p2 = write_tiny_h36m(tmp_path)
+    return tmp_path, tiny_yaml(tmp_path, p3, p2)
+
+
+@pytest.fixture
+def tiny_ckpts(tmp_path):
+    torch.manual_seed(0)
+    lifter = GraFormer(GraFormerConfig(hid_dim=16, num_layers=1, n_head=2))
+    denoiser = MMDiffDenoiser(DenoiserConfig(hid_dim=16, emd_dim=16, num_layers=1, n_head=2))
+    return (save_checkpoint(tmp_path / "lifter.pth", lifter),
+            save_checkpoint(tmp_path / "den.pth", denoiser))
+
+
+def test_unknown_override_is_a_clear_error(tiny_files, capsys):
+    folder, cfg = tiny_files
+    code = main(["train-lifter", "--config", cfg, "--exp", str(folder / "exp"), "--doc", "x",
+                 "--set", "optim.lrr=1", "--quiet"])
+    assert code == 2
+    assert "unknown key 'lrr' in section 'optim' (did you mean 'lr'?)" in capsys.readouterr().err
+
+
+def test_train_lifter_then_eval_lifter_only(tiny_files, capsys):
+    folder, cfg = tiny_files
+    exp = folder / "exp"
+    assert main(["train-lifter", "--config", cfg, "--exp", str(exp), "--doc", "lift",
+                 "--quiet", "--set", "lifter_train.epochs=2"]) == 0
+    run = exp / "lift"
+    assert {"config.yml", "log.txt", "metrics.jsonl", "ckpt.pth", "best.pth", "ckpt_1.pth"} <= {
+        p.name for p in run.iterdir()}
+    capsys.readouterr()
+    assert main(["eval", "--config", cfg, "--exp", str(exp), "--doc", "lift", "--lifter-only",
+                 "--lifter", str(run / "best.pth"), "--no-flip", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "lifter alone" in out and "flip off" in out
+    lines = out.strip().splitlines()
+    assert lines[-4] == "{0:=^12} {1:=^10} {2:=^8}".format("Action", "p#1 mm", "p#2 mm")
+    assert [l.split()[0] for l in lines[-3:]] == ["Eating", "Walking", "Average"]
+    rows = (run / "eval_lifter.csv").read_text().splitlines()
+    assert rows[0] == "action,p1_mm,p2_mm,count" and rows[-1].startswith("Average,")
+
+
+def test_predict_npz_h36m_and_coco_json(tmp_path, tiny_ckpts, capsys):
+    lifter, _ = tiny_ckpts
+    from mmdiff.keypoints import coco_to_h36m
+    np.savez(tmp_path / "kp.npz", keypoints=coco_to_h36m(coco_frames(4))[..., :2])
+    out = tmp_path / "out.npz"
+    assert main(["predict", str(tmp_path / "kp.npz"), "--width", "1000", "--height", "1000",
+                 "--lifter", str(lifter), "--lifter-only", "--out", str(out),
+                 "--config", "cpn"]) == 0
+    z = np.load(out)
+    assert z["pose_3d"].shape == (4, 17, 3) and np.allclose(z["pose_3d"][:, 0], 0)
+    dets = [{"image_id": i, "keypoints": f.ravel().tolist(), "score": 1.0}
+            for i, f in enumerate(coco_frames(4))]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    out2 = tmp_path / "out2.npz"
+    assert main(["predict", str(tmp_path / "dets.json"), "--width", "1000", "--height", "1000",
+                 "--lifter", str(lifter), "--lifter-only", "--out", str(out2),
+                 "--config", "cpn", "--html", str(tmp_path / "view.html")]) == 0
+    assert "plotly" in (tmp_path / "view.html").read_text()[:100000].lower()
+    np.testing.assert_allclose(np.load(out2)["pose_3d"], z["pose_3d"], atol=1e-5)
+
+
+def test_predict_wrong_layout_is_an_error(tmp_path, tiny_ckpts, capsys):
+    lifter, _ = tiny_ckpts
+    np.savez(tmp_path / "coco.npz", keypoints=coco_frames(3))  # COCO order given as h36m
+    code = main(["predict", str(tmp_path / "coco.npz"), "--width", "1000", "--height", "1000",
+                 "--lifter", str(lifter), "--lifter-only", "--out", str(tmp_path / "o.npz")])
+    assert code == 2 and "--layout coco" in capsys.readouterr().err
+    np.savez(tmp_path / "bad.npz", keypoints=np.zeros((3, 13, 2)))
+    code = main(["predict", str(tmp_path / "bad.npz"), "--width", "1000", "--height", "1000",
+                 "--lifter", str(lifter), "--lifter-only", "--out", str(tmp_path / "o.npz")])
+    assert code == 2 and "17 joints, the file has 13" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_denoiser_resume_and_eval_pipeline(tiny_files, capsys):
+    folder, cfg = tiny_files
+    exp = folder / "exp"
+    assert main(["train-lifter", "--config", cfg, "--exp", str(exp), "--doc", "lift", "--quiet"]) == 0
+    lifter = str(exp / "lift" / "best.pth")
+    assert main(["train", "--config", cfg, "--exp", str(exp), "--doc", "den", "--lifter", lifter,
+                 "--quiet"]) == 0
+    assert main(["train", "--config", cfg, "--exp", str(exp), "--doc", "den", "--resume",
+                 "--set", "train.epochs=2", "--quiet"]) == 0
+    rows = (exp / "den" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [0, 1] and "p1" in json.loads(rows[-1])
+    capsys.readouterr()
+    assert main(["eval", "--config", cfg, "--exp", str(exp), "--doc", "den", "--lifter", lifter,
+                 "--hypotheses", "2", "--steps", "1", "--eta", "0.5", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 DDIM steps of 12, eta 0.5, 2 hypotheses, flip on" in out
+    assert out.strip().splitlines()[-1].startswith("Average")
+    assert (exp / "den" / "eval.csv").is_file()
+
+
+def test_predict_with_denoiser_openpose_json(tmp_path, tiny_ckpts):
+    lifter, den = tiny_ckpts
+    frames = []
+    for f in coco_frames(3):
+        body = np.zeros((25, 3))
+        body[list(BODY25_TO_COCO)] = f
+        frames.append({"people": [{"pose_keypoints_2d": body.ravel().tolist()}]})
+    (tmp_path / "op.json").write_text(json.dumps(frames))
+    out = tmp_path / "o.npz"
+    assert main(["predict", str(tmp_path / "op.json"), "--width", "1000", "--height", "1000",
+                 "--lifter", str(lifter), "--ckpt", str(den), "--out", str(out),
+                 "--config", "cpn"]) == 0
+    z = np.load(out)
+    assert z["pose_3d"].shape == (3, 17, 3) and str(z["source_layout"]) == "openpose25"
+
+
+@pytest.mark.slow
+def test_demo_pipeline_exports_reloadable_weights(tiny_files, capsys):
+    from mmdiff.checkpoints import load_denoiser, load_lifter, read_checkpoint
+    from mmdiff.config import load_config
+    from mmdiff.evaluate import evaluate_models
+    from mmdiff.train import load_split
+    folder, cfg = tiny_files
+    out = folder / "ckpts"
+    assert main(["demo", "--config", cfg, "--exp", str(folder / "exp"), "--out", str(out),
+                 "--baseline", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert text.index("lifter alone") < text.index("DiffPose") < text.index("lifter + MMDiff")
+    recorded = json.loads((out / "metrics.json").read_text())
+    assert set(recorded) == {"lifter", "diffpose", "mmdiff"}
+    info = read_checkpoint(out / "mmdiff.pth")
+    assert info.optimizer_state == {} and info.ema_state is None  # weights only
+    eval_cfg = load_config(out / "eval_config.yml")
+    lifter = load_lifter(out / "lifter.pth", device="cpu")
+    errors = evaluate_models(eval_cfg, lifter, load_denoiser(out / "mmdiff.pth", device="cpu"),
+                             load_split(eval_cfg, "test"))
+    assert errors.average()[0] == pytest.approx(recorded["mmdiff"]["Average"][0], abs=1e-3)
