@@ -80,6 +80,7 @@ class DiffusionConfig:
     beta_start: float = 1e-4  # beta_1
     beta_end: float = 1e-3  # beta_T
     num_steps: int = 51  # T, diffusion steps of training
+    train_steps: int = 0  # draw training timesteps from [0, train_steps); 0 = all T steps
     noise: str = "scale"  # "scale" (per-channel Gaussian) or "gmm" (DiffPose's GMM kernel spreads)
     noise_scale: list[float] = field(default_factory=lambda: [0.1, 0.1, 1.0, 1.0, 1.0])  # u,v,x,y,z
 

@@ -538,7 +538,10 @@ def make_denoiser_step(cfg: Config, schedule):
         raise ConfigError(f"diffusion.noise_scale: expected 5 values (u, v, x, y, z), "
                           f"found {len(d.noise_scale)}")
     scale = torch.tensor(d.noise_scale, dtype=torch.float32)
-    num_steps = d.num_steps
+    num_steps = d.train_steps or d.num_steps  # timesteps drawn in [0, num_steps)
+    if not 0 < num_steps <= d.num_steps:
+        raise ConfigError(f"diffusion.train_steps: expected 0 or 1..{d.num_steps}, "
+                          f"found {d.train_steps}")
 
     def step(model, batch: dict, generator: torch.Generator, dist: Dist) -> torch.Tensor:
         pose_2d, pose_3d = batch["pose_2d"], batch["pose_3d"]  # (B, 17, 2), (B, 17, 3)

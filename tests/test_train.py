@@ -195,3 +195,25 @@ def test_gmm_noise_needs_sampled_kernels_and_uses_their_spread(tmp_path):
     result = fit(cfg.replace({"train.epochs": 1}), tmp_path / "g", train_samples=samples,
                  progress=False)
     assert np.isfinite(result.history[0]["loss"])
+
+
+def test_train_steps_limits_the_timesteps_drawn():
+    from mmdiff.errors import ConfigError
+    from mmdiff.train import make_denoiser_step, make_schedule
+    seen = []
+
+    def record(x_t, pose_2d, t):
+        seen.append(t.clone())
+        return torch.zeros_like(x_t)
+
+    batch = {"pose_2d": torch.zeros(64, 17, 2), "pose_3d": torch.zeros(64, 17, 3),
+             "spread_2d": torch.zeros(64, 17, 2)}
+    cfg = tiny_config(**{"diffusion.train_steps": 12})
+    step = make_denoiser_step(cfg, make_schedule(cfg))
+    step(record, batch, torch.Generator().manual_seed(0), Dist())
+    t = seen[-1]
+    assert int(t.max()) <= 11 and int(t.min()) >= 0
+    assert torch.equal(t[:32] + t[32:], torch.full((32,), 11))  # antithetic pairs within [0, 12)
+    with pytest.raises(ConfigError, match="train_steps"):
+        bad = tiny_config(**{"diffusion.train_steps": cfg.diffusion.num_steps + 1})
+        make_denoiser_step(bad, make_schedule(bad))
