@@ -1,6 +1,6 @@
 """Checkpoint files: read the released ones, write our own in the same layout.
 
-File layout (a list, as the reference code saves it; loaded with ``torch.load(weights_only=True)``)::
+File layout (a list, as the reference code saves it; read with ``torch.load(weights_only=True)``)::
 
     [state_dict, optimizer_state, epoch, step, ema_state, meta]
      0           1                2      3     4          5
@@ -108,7 +108,8 @@ def read_checkpoint(path: str | Path) -> CheckpointInfo:
     ema = _strip_prefix(ema) if _is_state_dict(ema) and ema else None
     kind = meta.get("kind") or infer_kind(state, path)
     if kind not in KINDS:
-        raise CheckpointError(f"{path}: unknown model kind {kind!r} in meta; expected one of {KINDS}")
+        raise CheckpointError(f"{path}: unknown model kind {kind!r} in meta; "
+                              f"expected one of {KINDS}")
     model_config = dict(meta["model_config"]) if "model_config" in meta else \
         infer_model_config(state, kind, path)
     return CheckpointInfo(path=path, kind=kind, model_config=model_config, state_dict=state,
@@ -352,7 +353,8 @@ def _strip_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _describe(obj) -> str:
     if isinstance(obj, (list, tuple)):
-        return f"a {type(obj).__name__} of {len(obj)} items ({', '.join(type(o).__name__ for o in obj[:6])})"
+        kinds = ", ".join(type(o).__name__ for o in obj[:6])
+        return f"a {type(obj).__name__} of {len(obj)} items ({kinds})"
     return f"a {type(obj).__name__}"
 
 

@@ -10,7 +10,8 @@ import torch
 from mmdiff.checkpoints import (FORMAT_VERSION, load_denoiser, load_lifter, read_checkpoint,
                                 save_checkpoint)
 from mmdiff.errors import CheckpointError
-from mmdiff.models import DenoiserConfig, DiffPoseDenoiser, GraFormer, GraFormerConfig, MMDiffDenoiser
+from mmdiff.models import (DenoiserConfig, DiffPoseDenoiser, GraFormer, GraFormerConfig,
+                           MMDiffDenoiser)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURE = SHARED / "reference" / "fixture"

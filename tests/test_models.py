@@ -16,6 +16,7 @@ from mmdiff.models import (ChebConv, DenoiserConfig, DiffPoseDenoiser, GraFormer
                            LayerNorm, LearnableGraphFFN, MMDiffDenoiser, MultiHeadAttention,
                            adjacency_from_edges, build_denoiser, chebyshev_polynomials,
                            cross_channel_edges, normalized_laplacian, timestep_embedding)
+from mmdiff.models.graph import Dropout
 from mmdiff.skeleton import EDGES_17
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -134,24 +135,57 @@ def test_laplacian_and_chebyshev_terms():
     torch.testing.assert_close(T[3], 2 * lap @ T[2] - lap)
 
 
-def test_chebconv_equals_sum_of_polynomial_filters(generator):
+def test_chebconv_equals_sum_of_polynomial_filters_values_and_gradients(generator):
     adj = adjacency_from_edges(EDGES_17, 17)
     conv = ChebConv(4, 6, adj)
     with torch.no_grad():
         conv.bias.normal_(generator=generator)
-    x = torch.randn(5, 17, 4, generator=generator)
+    x = torch.randn(5, 17, 4, generator=generator, requires_grad=True)
     T = chebyshev_polynomials(normalized_laplacian(adj), 2)
     expected = sum(T[k] @ x @ conv.weight[k, 0] for k in range(3)) + conv.bias
-    torch.testing.assert_close(conv(x), expected, atol=1e-5, rtol=1e-5)
-    assert "polys" not in conv.state_dict() and "mix" not in conv.state_dict()
+    out = conv(x)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    g = torch.randn(out.shape, generator=generator)
+    grads = torch.autograd.grad(out, (x, conv.weight, conv.bias), g)       # in-place accumulation
+    expected_grads = torch.autograd.grad(expected, (x, conv.weight, conv.bias), g)
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert list(conv.state_dict()) == ["weight", "bias"]                   # polys: not persistent
 
 
 def test_layernorm_uses_unbiased_std_plus_eps(generator):
     norm = LayerNorm(8)
-    x = torch.randn(4, 3, 8, generator=generator)
-    expected = (x - x.mean(-1, keepdim=True)) / (x.std(-1, unbiased=True, keepdim=True) + 1e-6)
-    torch.testing.assert_close(norm(x), expected)
-    assert not torch.allclose(norm(x), torch.nn.functional.layer_norm(x, (8,)), atol=1e-3)
+    with torch.no_grad():
+        norm.a_2.normal_(generator=generator)
+        norm.b_2.normal_(generator=generator)
+    x = torch.randn(4, 3, 8, generator=generator, requires_grad=True)
+    centred = x - x.mean(-1, keepdim=True)
+    expected = norm.a_2 * centred / (x.std(-1, unbiased=True, keepdim=True) + 1e-6) + norm.b_2
+    out = norm(x)
+    torch.testing.assert_close(out, expected)
+    grad, = torch.autograd.grad(out.square().sum(), x)
+    grad_expected, = torch.autograd.grad(expected.square().sum(), x)
+    torch.testing.assert_close(grad, grad_expected, atol=1e-5, rtol=1e-4)
+    plain = torch.nn.functional.layer_norm(x, (8,), norm.a_2, norm.b_2)
+    assert not torch.allclose(out, plain, atol=1e-3)                       # not nn.LayerNorm
+    const = norm(torch.ones(2, 8))                                          # std 0: stays finite
+    assert torch.isfinite(const).all()
+
+
+def test_dropout_rate_scale_and_eval_identity():
+    torch.manual_seed(0)
+    x = torch.ones(200, 1000)
+    for p in (0.1, 0.25):
+        y = Dropout(p).train()(x)
+        assert abs((y == 0).float().mean().item() - p) < 0.005
+        assert torch.allclose(y[y != 0], torch.tensor(1 / (1 - p)))
+    drop = Dropout(0.25).eval()
+    assert drop(x) is x
+    assert Dropout(0.0).train()(x) is x
+    a, b = Dropout(0.5).train()(x), Dropout(0.5).train()(x)
+    assert not torch.equal(a, b)                                            # fresh mask per call
+    with pytest.raises(ValueError, match="dropout"):
+        Dropout(1.0)
 
 
 def test_attention_fast_path_equals_explicit_maps(generator):

@@ -2,7 +2,8 @@
 
     from mmdiff.models import GraFormer, MMDiffDenoiser, DenoiserConfig, build_denoiser
     lifter = GraFormer()                                   # (B, 17, 2) -> (B, 17, 3) metres
-    denoiser = build_denoiser("mmdiff", hid_dim=96)        # eps(x_t (B,17,5), pose_2d (B,17,2), t (B,))
+    denoiser = build_denoiser("mmdiff", hid_dim=96)        # eps(x_t, pose_2d, t)
+    eps = denoiser(x_t, pose_2d, t)        # (B, 17, 5), (B, 17, 2), (B,) -> (B, 17, 5)
 """
 from __future__ import annotations
 

@@ -19,9 +19,12 @@ Layers, in the order the models use them:
 
 Speed notes (identical outputs to the reference implementation, up to float32 rounding):
 the Chebyshev polynomials are computed once and kept as a (non-persistent) buffer instead of on
-every call; a ChebConv is one GEMM over all nodes followed by one batched node-mixing product;
-the learned adjacency is normalised once per call, never copied per sample; Q, K and V come from
-one fused GEMM and attention uses ``F.scaled_dot_product_attention`` unless maps are requested.
+every call; a ChebConv multiplies all nodes' features at once (one GEMM per term, T_0 = I needs no
+node mixing) and applies each fixed (N, N) filter to every pose through a stride-0 batch, never a
+per-sample copy; the learned adjacency is normalised once per call, not per sample; Q, K and V
+come from one fused GEMM and attention uses ``F.scaled_dot_product_attention`` in eval mode; the
+layer norm avoids the slow ``torch.std``; dropout draws 16-bit random numbers (see
+:class:`Dropout`).
 Parameter names and shapes follow the released checkpoints exactly (see checkpoints.py).
 """
 from __future__ import annotations
@@ -109,7 +112,8 @@ class Dropout(nn.Module):
             return x
         threshold = round(self.p * 65536) - 32768                       # P(r < threshold) = p
         keep = random_int16(x.shape, x.device) >= threshold
-        return x * keep * (1.0 / (1.0 - self.p))
+        mask = torch.where(keep, 1.0 / (1.0 - self.p), 0.0).to(x.dtype)  # 0 or 1/(1-p)
+        return x * mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -135,14 +139,13 @@ class ChebConv(nn.Module):
         self.register_buffer("polys", polys, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, N, C = x.shape
-        D = self.weight.shape[-1]
-        x2 = x.reshape(B * N, C)                                        # all nodes in one GEMM
-        y = torch.addmm(self.bias.view(1, D), x2, self.weight[0, 0])    # T_0 = I: x W_0 + b
-        y = y.view(B, N, D)
-        for k in range(1, self.weight.shape[0]):
-            y = y + torch.matmul(self.polys[k], (x2 @ self.weight[k, 0]).view(B, N, D))  # T_k x W_k
-        return y
+        B, N, _ = x.shape
+        W = self.weight[:, 0]                                           # (K+1, in, out)
+        y = x @ W[0] + self.bias.view(-1)                               # T_0 = I: x W_0 + b
+        for k in range(1, W.shape[0]):                                  # + T_k x W_k: the same
+            T_k = self.polys[k].expand(B, N, N)                         # (N, N) filter for every
+            y.baddbmm_(T_k, x @ W[k])                                   # pose, summed in place
+        return y                                                        # (y is no view: safe)
 
     def extra_repr(self) -> str:
         k1, _, c, d = self.weight.shape
@@ -158,7 +161,7 @@ class ChebConvReLU(nn.Module):
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(F.relu(self.gconv(x)))
+        return self.dropout(F.relu(self.gconv(x), inplace=True))        # gconv output is fresh
 
 
 class ResChebBlock(nn.Module):
@@ -200,10 +203,9 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         centred = x - x.mean(dim=-1, keepdim=True)
-        var = centred.square().sum(dim=-1, keepdim=True) / (x.shape[-1] - 1)   # unbiased
-        inv = (var.sqrt() + self.eps).reciprocal()                      # (..., 1)
-        # (a faster spelling of torch.std_mean, which is slow on CPU for short rows)
-        return torch.addcmul(self.b_2, centred * inv, self.a_2)
+        # unbiased std as a norm: much faster than torch.std on the CPU for short rows
+        std = torch.linalg.vector_norm(centred, dim=-1, keepdim=True) / math.sqrt(x.shape[-1] - 1)
+        return torch.addcmul(self.b_2, centred * (std + self.eps).reciprocal(), self.a_2)
 
 
 class MultiHeadAttention(nn.Module):
@@ -256,10 +258,13 @@ class LearnableGraphConv(nn.Module):
         self.relu = relu
 
     def forward(self, x: torch.Tensor, lap: torch.Tensor) -> torch.Tensor:
+        B, N, _ = x.shape
+        lap = lap.expand(B, N, N)                                        # one L for every pose
         if self.fc.in_features <= self.fc.out_features:
-            y = self.fc(torch.matmul(lap, x))                            # mix nodes, then features
+            y = self.fc(torch.bmm(lap, x))                               # mix nodes, then features
         else:                                                            # same value, fewer FLOPs:
-            y = torch.matmul(lap, x @ self.fc.weight.t()) + self.fc.bias  # L (x W^T) + b
+            bias = self.fc.bias.expand(B, N, -1)                         # L (x W^T) + b
+            y = torch.baddbmm(bias, lap, x @ self.fc.weight.t())
         return F.relu(y) if self.relu else y
 
 

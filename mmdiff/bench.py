@@ -1,0 +1,189 @@
+"""Throughput benchmark: poses per second of the models and of the full pipeline.
+
+    python -m mmdiff.bench                      # CPU, and CUDA when present; batch 1024
+    python -m mmdiff.bench --device cpu --batch 256 --repeats 5
+    mmdiff bench --device cuda
+
+Rows (models at the released size, random weights; speed does not depend on the values):
+
+    lifter forward     GraFormer, (B, 17, 2) -> (B, 17, 3), no grad
+    denoiser forward   MMDiff denoiser, one call eps(x_t, pose_2d, t), no grad
+    training step      denoiser forward + loss + backward + grad clip + Adam step
+    predict, no flip   mmdiff.inference.predict(..., flip=False): lifter + 2 DDIM steps
+    predict, flip      the same with flip test-time augmentation (the paper's setting)
+
+Each figure is the best of ``--repeats`` timed runs after one warm-up run (best-of is the least
+sensitive to other processes sharing the CPU). The peak memory of one training step at the
+chosen batch is printed per device: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the
+growth of the process's peak resident set (VmHWM, reset through /proc/self/clear_refs where
+Linux allows it) over the resident set before the step.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from mmdiff.models import DenoiserConfig, GraFormer, GraFormerConfig, build_denoiser
+
+
+@dataclass
+class Row:
+    """One line of the report: a name, poses/s (None when skipped) and a note."""
+    name: str
+    poses_per_s: float | None
+    note: str = ""
+
+
+def best_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
+    """Best wall-clock time of ``fn`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def make_inputs(batch: int, device: torch.device, seed: int = 0):
+    """Random inputs of the right shapes: x_t (B, 17, 5), pose_2d (B, 17, 2), t (B,), target."""
+    g = torch.Generator().manual_seed(seed)
+    x_t = torch.randn(batch, 17, 5, generator=g)
+    pose_2d = torch.rand(batch, 17, 2, generator=g) * 2 - 1
+    t = torch.randint(0, 51, (batch,), generator=g)
+    target = torch.randn(batch, 17, 5, generator=g)
+    return [a.to(device) for a in (x_t, pose_2d, t, target)]
+
+
+def training_step_fn(denoiser, x_t, pose_2d, t, target):
+    """A closure running one training step of the reference recipe (Adam, grad clip 1.0,
+    loss = squared error summed over joints and channels, averaged over the batch)."""
+    params = [p for p in denoiser.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-4)
+
+    def step():
+        denoiser.train()
+        eps = denoiser(x_t, pose_2d, t)
+        loss = (target - eps).square().sum(dim=(1, 2)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    return step
+
+
+def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mmdiff"):
+    """All rows for one device, plus the training-step peak memory in bytes (or None)."""
+    torch.manual_seed(0)
+    lifter = GraFormer(GraFormerConfig()).to(device).eval()
+    denoiser = build_denoiser(kind, **vars(DenoiserConfig())).to(device).eval()
+    x_t, pose_2d, t, target = make_inputs(batch, device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    step = training_step_fn(denoiser, x_t, pose_2d, t, target)
+    peak = peak_memory(step, device)            # first, so earlier runs do not mask the peak
+
+    rows = []
+    with torch.no_grad():
+        rows.append(Row("lifter forward",
+                        batch / best_seconds(lambda: lifter(pose_2d), repeats, sync)))
+        denoiser.eval()
+        rows.append(Row("denoiser forward",
+                        batch / best_seconds(lambda: denoiser(x_t, pose_2d, t), repeats, sync)))
+    rows.append(Row("training step", batch / best_seconds(step, repeats, sync)))
+    denoiser.eval()
+    try:
+        from mmdiff.inference import predict
+    except ImportError as err:
+        note = f"skipped: mmdiff.inference.predict is not available ({err})"
+        rows += [Row("predict, no flip", None, note), Row("predict, flip", None, note)]
+    else:
+        for flip in (False, True):
+            secs = best_seconds(lambda: predict(lifter, denoiser, pose_2d, flip=flip),
+                                repeats, sync)
+            rows.append(Row(f"predict, {'flip' if flip else 'no flip'}", batch / secs,
+                            "lifter + DDIM 2 of 12" + (" x2 (flip TTA)" if flip else "")))
+    return rows, peak
+
+
+def peak_memory(step: Callable[[], None], device: torch.device) -> tuple[int | None, str]:
+    """Peak memory of one call of ``step``: (bytes or None, how it was measured)."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        step()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base, "torch.cuda.max_memory_allocated"
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return None, "not measured (no /proc/self/status)"
+    before = _status_kib(status, "VmRSS")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")     # reset the peak resident set (VmHWM)
+        how = "peak RSS growth (VmHWM reset)"
+    except OSError:
+        how = "peak RSS growth (VmHWM not resettable: an upper bound of earlier peaks)"
+    step()
+    return (_status_kib(status, "VmHWM") - before) * 1024, how
+
+
+def _status_kib(status: Path, field: str) -> int:
+    for line in status.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{status} has no {field} line")
+
+
+def format_report(device: torch.device, batch: int, rows: list[Row], peak) -> str:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"CPU, {torch.get_num_threads()} threads"
+    lines = [f"device {device} ({name}), batch {batch}, torch {torch.__version__}"]
+    for row in rows:
+        value = f"{row.poses_per_s:10.0f} poses/s" if row.poses_per_s is not None else " " * 17
+        lines.append(f"  {row.name:18s} {value}  {row.note}".rstrip())
+    size, how = peak
+    text = f"{size / 2**20:.0f} MiB" if size is not None else "n/a"
+    lines.append(f"  peak memory of one training step (batch {batch}): {text} [{how}]")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="mmdiff bench", description="poses/s of the models and "
+                                 "of the full predict pipeline, and training-step peak memory")
+    ap.add_argument("--batch", type=int, default=1024, help="poses per call (default 1024)")
+    ap.add_argument("--device", default="all",
+                    help="cpu, cuda, cuda:N, or all (CPU and, when present, CUDA; default)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per row (best is kept)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
+    ap.add_argument("--kind", default="mmdiff", choices=["mmdiff", "diffpose"],
+                    help="denoiser to time (default mmdiff)")
+    args = ap.parse_args(argv)
+    if args.batch < 1 or args.repeats < 1:
+        ap.error("--batch and --repeats must be positive")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "all":
+        devices = [torch.device("cpu")]
+        if torch.cuda.is_available():
+            devices.append(torch.device("cuda"))
+    else:
+        devices = [torch.device(args.device)]
+        if devices[0].type == "cuda" and not torch.cuda.is_available():
+            ap.error("--device cuda: CUDA is not available on this machine")
+    for device in devices:
+        rows, peak = bench_device(device, args.batch, args.repeats, args.kind)
+        print(format_report(device, args.batch, rows, peak), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
