@@ -28,9 +28,7 @@ and is taken as the released value, 4. Files are written atomically (temp file, 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -38,6 +36,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
+from mmdiff.atomic import write_atomic
 from mmdiff.errors import CheckpointError
 from mmdiff.models import DENOISERS, DenoiserConfig, GraFormer, GraFormerConfig
 
@@ -304,18 +303,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomic(path, lambda f: torch.save(obj, f))
 
 
 # ----------------------------------------------------------------------------- small helpers

@@ -25,6 +25,8 @@ import re
 import sys
 from pathlib import Path
 
+from mmdiff.atomic import write_atomic
+
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 MAX_TEXT = 2000
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -96,9 +98,7 @@ def clean_file(path, check: bool = False) -> bool:
     cleaned = _dumps(clean_notebook(nb))
     changed = cleaned != original
     if changed and not check:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(cleaned, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, lambda f: f.write(cleaned.encode("utf-8")))
     return changed
 
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import collections
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from numpy.lib import format as npformat
 
+from mmdiff.atomic import write_atomic
 from mmdiff.errors import DataError
 
 try:  # numpy >= 2 keeps the array machinery in numpy._core
@@ -147,20 +147,8 @@ def save_npz_atomic(path, compress: bool = True, **arrays) -> Path:
     written file at ``path``; the name is used exactly as given (no ``.npz`` is appended).
     Returns the path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compress else np.savez)(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    save = np.savez_compressed if compress else np.savez
+    return write_atomic(path, lambda f: save(f, **arrays))
 
 
 __all__ = ["RestrictedUnpickler", "load_npz_key", "npz_keys", "save_npz_atomic"]
