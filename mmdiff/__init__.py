@@ -22,7 +22,8 @@ _LAZY = {
     "MmdiffError": ("mmdiff.errors", "MmdiffError"),
 }
 _SUBMODULES = {"skeleton", "camera", "data", "metrics", "diffusion", "models", "checkpoints",
-               "config", "train", "evaluate", "inference", "viz", "cli", "errors", "bench"}
+               "config", "train", "evaluate", "inference", "viz", "cli", "errors", "bench",
+               "demo", "keypoints", "atomic", "notebook_hygiene"}
 
 
 def __getattr__(name):

@@ -122,7 +122,8 @@ def evaluate(cfg: Config, lifter_path: str | Path | None = None,
     """Load the checkpoints, evaluate on ``cfg.data``'s test subjects, optionally write CSV.
 
     lifter_path: default ``cfg.lifter.checkpoint``. denoiser_path: None evaluates the lifter
-    alone; its EMA weights are used when present and ``eval.use_ema`` (or ``use_ema``) is on. Returns the ActionErrors accumulator (``.table()``, ``.to_csv()``, ``.summary()``).
+    alone; its EMA weights are used when present and ``eval.use_ema`` (or ``use_ema``) is on.
+    Returns the ActionErrors accumulator (``.table()``, ``.to_csv()``, ``.summary()``).
     """
     from mmdiff.checkpoints import load_denoiser, load_lifter
     from mmdiff.train import default_device, load_split
