@@ -597,6 +597,16 @@ def _dataset(cfg: Config, samples, seed: int):
     return PoseDataset(samples, flip=cfg.data.flip_aug, sample_gmm=cfg.data.sample_gmm, seed=seed)
 
 
+def _run(trainer: "Trainer", run, ckpt, max_steps: int | None) -> FitResult:
+    """Restore ``ckpt`` when resuming, train, and close the run's log whatever happens."""
+    if ckpt is not None:
+        trainer.restore(ckpt)
+    try:
+        return trainer.fit(max_steps)
+    finally:
+        run.close()
+
+
 def fit_lifter(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False,
                device=None, train_samples=None, test_samples=None, on_step: Callback | None = None,
                on_epoch: Callback | None = None, progress: bool = True,
@@ -622,12 +632,7 @@ def fit_lifter(cfg: Config, run_dir: str | Path | None = None, *, resume: bool =
         step_fn=lifter_step, train_set=_dataset(cfg, train_samples, cfg.train.seed),
         validate_fn=lambda m: validate(cfg, m, None, test_samples, dist, progress=progress),
         on_step=on_step, on_epoch=on_epoch, progress=progress)
-    if ckpt is not None:
-        trainer.restore(ckpt)
-    try:
-        return trainer.fit(max_steps)
-    finally:
-        run.close()
+    return _run(trainer, run, ckpt, max_steps)
 
 
 def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False, device=None,
@@ -670,9 +675,4 @@ def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False,
         step_fn=make_denoiser_step(cfg, make_schedule(cfg)),
         train_set=_dataset(cfg, train_samples, cfg.train.seed), validate_fn=validate_fn,
         on_step=on_step, on_epoch=on_epoch, progress=progress)
-    if ckpt is not None:
-        trainer.restore(ckpt)
-    try:
-        return trainer.fit(max_steps)
-    finally:
-        run.close()
+    return _run(trainer, run, ckpt, max_steps)
