@@ -16,7 +16,7 @@ from mmdiff.models import (ChebConv, DenoiserConfig, DiffPoseDenoiser, GraFormer
                            LayerNorm, LearnableGraphFFN, MMDiffDenoiser, MultiHeadAttention,
                            adjacency_from_edges, build_denoiser, chebyshev_polynomials,
                            cross_channel_edges, normalized_laplacian, timestep_embedding)
-from mmdiff.models.graph import Dropout
+from mmdiff.models.graph import Dropout, _UnbiasedLayerNorm, dropout_mask
 from mmdiff.skeleton import EDGES_17
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -172,13 +172,30 @@ def test_layernorm_uses_unbiased_std_plus_eps(generator):
     assert torch.isfinite(const).all()
 
 
+def test_layernorm_hand_written_backward_passes_gradcheck(generator):
+    kw = dict(dtype=torch.float64, generator=generator)
+    x = torch.randn(3, 5, 7, **kw).requires_grad_()
+    a = torch.randn(7, **kw).requires_grad_()
+    b = torch.randn(7, **kw).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x, a, b: _UnbiasedLayerNorm.apply(x, a, b, 1e-6),
+                                    (x, a, b))
+    const = torch.ones(2, 7, dtype=torch.float64, requires_grad=True)    # std 0: eps only
+    g = torch.randn(2, 7, **kw)
+    grad, = torch.autograd.grad(_UnbiasedLayerNorm.apply(const, a, b, 1e-6), const, g)
+    torch.testing.assert_close(grad, (g * a - (g * a).mean(-1, keepdim=True)) / 1e-6)
+
+
 def test_dropout_rate_scale_and_eval_identity():
     torch.manual_seed(0)
     x = torch.ones(200, 1000)
-    for p in (0.1, 0.25):
+    for p in (0.1, 0.25, 0.5, 0.03):                     # 16, 8, 8 and 16 random bits
         y = Dropout(p).train()(x)
         assert abs((y == 0).float().mean().item() - p) < 0.005
         assert torch.allclose(y[y != 0], torch.tensor(1 / (1 - p)))
+        mask = dropout_mask((4000, 250), p)
+        values = mask.unique()
+        assert len(values) == 2 and values[0] == 0 and values[1] == pytest.approx(1 / (1 - p))
+        assert abs(mask.mean().item() - 1.0) < 0.01                        # unbiased: E = 1
     drop = Dropout(0.25).eval()
     assert drop(x) is x
     assert Dropout(0.0).train()(x) is x
@@ -251,6 +268,17 @@ def test_denoiser_shapes_frame_axis_and_inputs_unchanged(cls):
     _, maps = model(x_t, c, t, return_attention=True)
     nodes = 34 if cls is MMDiffDenoiser else 17
     assert len(maps["pose"]) == 2 and maps["pose"][0].shape == (4, 2, nodes, nodes)
+
+
+def test_mmdiff_no_grad_cpu_forward_in_chunks_equals_one_pass():
+    from mmdiff.models.mmdiff import CPU_CHUNK
+    model = perturbed(MMDiffDenoiser(small_cfg())).eval()
+    x_t, c, t = random_inputs(B=2 * CPU_CHUNK + 5)                       # 3 chunks, one short
+    whole = model(x_t, c, t)                                              # autograd on: one pass
+    with torch.no_grad():
+        chunked = model(x_t, c, t)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
+    assert not torch.equal(chunked[:CPU_CHUNK], chunked[CPU_CHUNK:2 * CPU_CHUNK])
 
 
 def test_denoiser_rejects_bad_shapes():

@@ -85,20 +85,37 @@ def chebyshev_polynomials(laplacian: torch.Tensor, K: int) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- dropout
 
-def random_int16(shape, device=None) -> torch.Tensor:
-    """Uniform random int16 values in [-32768, 32767] of the given shape, drawn four per 64-bit
-    random number from the global torch generator (4x fewer draws than ``torch.rand``)."""
-    n = math.prod(shape)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2**63, None)
-    return words.view(torch.int16)[:n].view(shape)
+def random_ints(shape, bits: int, device=None) -> torch.Tensor:
+    """Uniform random signed integers of ``bits`` = 8 or 16 bits (int8 in [-128, 127] or int16 in
+    [-32768, 32767]) of the given shape, cut from 64-bit random words of the global torch
+    generator: 8 or 4 values per draw, 8x or 4x fewer draws than ``torch.rand``."""
+    dtype = {8: torch.int8, 16: torch.int16}[bits]
+    n, per_word = math.prod(shape), 64 // bits
+    words = torch.empty((n + per_word - 1) // per_word, dtype=torch.int64, device=device)
+    words.random_(-2**63, None)
+    return words.view(dtype)[:n].view(shape)
+
+
+def dropout_mask(shape, p: float, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Inverted-dropout mask: 0 with probability p, else 1 / (1 - p); float tensor of ``shape``.
+
+    Each element compares a random integer r with a threshold: r >= thr keeps it. Eight bits
+    suffice when p is a multiple of 1/256 (0.25 is exact); otherwise 16 bits (p within 1e-5).
+    The comparison is done in floating point, r -> clamp(r, thr - 1, thr) - (thr - 1), which
+    gives exactly 0 or 1 and on the CPU is several times cheaper than a boolean mask + where.
+    """
+    bits = 8 if float(p * 256).is_integer() else 16
+    thr = round(p * 2**bits) - 2**(bits - 1)                         # P(r < thr) = p
+    keep = random_ints(shape, bits, device).to(dtype).clamp_(thr - 1, thr).sub_(thr - 1)
+    return keep.mul_(1.0 / (1.0 - p))
 
 
 class Dropout(nn.Module):
     """Inverted dropout: in training, zero each element with probability p and scale the rest by
-    1 / (1 - p); identity in eval mode. Same distribution as ``nn.Dropout`` with p rounded to a
-    multiple of 1/65536 (0.25 exactly, 0.1 within 1e-5), but about 3x cheaper on the CPU, where
-    drawing the mask dominated the training step: the mask compares 16-bit random integers
-    (see :func:`random_int16`) with a threshold. x: any shape; returns the same shape.
+    1 / (1 - p); identity in eval mode. Same distribution as ``nn.Dropout`` (p rounded to a
+    multiple of 1/65536: 0.25 exactly, 0.1 within 1e-5), but several times cheaper on the CPU,
+    where drawing and applying the mask dominated the training step (see :func:`dropout_mask`).
+    x: any shape; returns the same shape.
     """
 
     def __init__(self, p: float):
@@ -110,10 +127,7 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        threshold = round(self.p * 65536) - 32768                       # P(r < threshold) = p
-        keep = random_int16(x.shape, x.device) >= threshold
-        mask = torch.where(keep, 1.0 / (1.0 - self.p), 0.0).to(x.dtype)  # 0 or 1/(1-p)
-        return x * mask
+        return x * dropout_mask(x.shape, self.p, x.device, x.dtype)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -187,6 +201,44 @@ class ResChebBlock(nn.Module):
 
 # ----------------------------------------------------------------------------- attention block
 
+class _UnbiasedLayerNorm(torch.autograd.Function):
+    """y = a * xhat + b with xhat = (x - mean) / (std + eps), std unbiased; over the last axis.
+
+    A hand-written backward: autograd through mean, norm and division takes about twice as long
+    on the CPU. With g = dL/dy * a, per row of n features,
+
+        dL/dx = (g - mean(g)) / (std + eps) - xhat * sum(g * xhat) / ((n - 1) std),
+
+    (mean(xhat) = 0 removes the other term); dL/da and dL/db are column sums of dL/dy * xhat and
+    dL/dy. A constant row (std = 0) has xhat = 0 and gets the gradient (g - mean(g)) / eps.
+    """
+
+    @staticmethod
+    def forward(ctx, x, a, b, eps: float):
+        n = x.shape[-1]
+        centred = x - x.mean(dim=-1, keepdim=True)
+        # unbiased std as a norm: much faster than torch.std on the CPU for short rows
+        std = torch.linalg.vector_norm(centred, dim=-1, keepdim=True).div_(math.sqrt(n - 1))
+        inv = (std + eps).reciprocal_()                                  # (..., 1)
+        xhat = centred.mul_(inv)
+        ctx.save_for_backward(xhat, inv, std, a)
+        return torch.addcmul(b, xhat, a)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xhat, inv, std, a = ctx.saved_tensors
+        n = xhat.shape[-1]
+        gy = gy.contiguous()
+        gy_xhat = gy * xhat
+        grad_a = gy_xhat.reshape(-1, n).sum(0)
+        grad_b = gy.reshape(-1, n).sum(0)
+        g_dot_xhat = (gy_xhat @ a).unsqueeze_(-1)                        # sum(g * xhat)  (..., 1)
+        g_mean = (gy @ a).unsqueeze_(-1).div_(n)                         # mean(g)        (..., 1)
+        coef = g_dot_xhat.div_(std.clamp_min(1e-30).mul_(n - 1))
+        grad_x = torch.addcmul(g_mean.neg_(), gy, a).mul_(inv).addcmul_(xhat, coef, value=-1)
+        return grad_x, grad_a, grad_b, None
+
+
 class LayerNorm(nn.Module):
     """GraFormer's layer norm: a_2 * (x - mean) / (std + eps) + b_2 over the last axis.
 
@@ -202,10 +254,7 @@ class LayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        centred = x - x.mean(dim=-1, keepdim=True)
-        # unbiased std as a norm: much faster than torch.std on the CPU for short rows
-        std = torch.linalg.vector_norm(centred, dim=-1, keepdim=True) / math.sqrt(x.shape[-1] - 1)
-        return torch.addcmul(self.b_2, centred * (std + self.eps).reciprocal(), self.a_2)
+        return _UnbiasedLayerNorm.apply(x, self.a_2, self.b_2, self.eps)
 
 
 class MultiHeadAttention(nn.Module):
@@ -227,21 +276,33 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         B, N, C = x.shape
+        H, d = self.n_head, C // self.n_head
         q_proj, k_proj, v_proj, out_proj = self.linears
-        w = torch.cat([q_proj.weight, k_proj.weight, v_proj.weight])     # (3C, C): one fused GEMM
-        b = torch.cat([q_proj.bias, k_proj.bias, v_proj.bias])           # (3C,)
-        qkv = F.linear(x, w, b).view(B, N, 3, self.n_head, C // self.n_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)                   # each (B, H, N, C/H)
-        attn = None
+        scale = 1.0 / math.sqrt(d)                      # folded into W_q, b_q: saves a pass
+        q, k, v = (linear(x, proj, s).view(B, N, H, d).transpose(1, 2)
+                   for proj, s in ((q_proj, scale), (k_proj, None), (v_proj, None)))
+        attn = None                                                      # q, k, v: (B, H, N, d)
         if return_attention or (self.training and self.dropout.p > 0):
-            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])    # (B, H, N, N)
-            attn = scores.softmax(dim=-1)
-            y = self.dropout(attn) @ v                                   # (B, H, N, C/H)
+            attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)             # (B, H, N, N)
+            y = self.dropout(attn) @ v                                   # (B, H, N, d)
         else:                                                            # fused kernel, eval
-            y = F.scaled_dot_product_attention(q, k, v)
+            y = F.scaled_dot_product_attention(q, k, v, scale=1.0)
         y = y.transpose(1, 2).reshape(B, N, C)                           # heads side by side
-        y = out_proj(y)
+        y = linear(y, out_proj)
         return (y, attn) if return_attention else y
+
+
+def linear(x: torch.Tensor, layer: nn.Linear, scale: float | None = None) -> torch.Tensor:
+    """``layer(x)``, optionally with weight and bias scaled: x (..., in) -> (..., out).
+
+    Computed as one GEMM plus an in-place bias add, which on the CPU is cheaper than the
+    ``addmm`` behind ``F.linear`` (that first copies the bias into the whole output).
+    """
+    w, b = layer.weight, layer.bias
+    if scale is not None:
+        w, b = w * scale, b * scale
+    y = x.reshape(-1, x.shape[-1]) @ w.t()
+    return y.add_(b).view(*x.shape[:-1], w.shape[0])
 
 
 class LearnableGraphConv(nn.Module):
@@ -261,7 +322,7 @@ class LearnableGraphConv(nn.Module):
         B, N, _ = x.shape
         lap = lap.expand(B, N, N)                                        # one L for every pose
         if self.fc.in_features <= self.fc.out_features:
-            y = self.fc(torch.bmm(lap, x))                               # mix nodes, then features
+            y = linear(torch.bmm(lap, x), self.fc)                       # mix nodes, then features
         else:                                                            # same value, fewer FLOPs:
             bias = self.fc.bias.expand(B, N, -1)                         # L (x W^T) + b
             y = torch.baddbmm(bias, lap, x @ self.fc.weight.t())

@@ -35,6 +35,7 @@ from mmdiff.models.graph import (ChebConv, GraphAttentionBlock, ResChebBlock, Ti
 from mmdiff.skeleton import EDGES_17, NUM_JOINTS
 
 UVXYZ = 5  # channels of a denoiser sample: u, v (normalised 2D) and x, y, z (metres)
+CPU_CHUNK = 256  # poses per chunk of a no-grad forward pass on the CPU
 
 
 @dataclass
@@ -142,9 +143,23 @@ class MMDiffDenoiser(nn.Module):
         if pose_2d is None:
             raise DataError("MMDiffDenoiser: the 2D condition pose_2d (B, 17, 2) is required")
         x, c, t, lead = split_frames(x_t, pose_2d, t, "MMDiffDenoiser")
+        maps = {"pose": [], "context": []}
+        n = CPU_CHUNK
+        if (x.device.type == "cpu" and x.shape[0] > n and not return_attention
+                and not torch.is_grad_enabled()):
+            # inference on the CPU: chunks of n poses keep each layer's activations in the cache
+            # (about 10 % faster at batch 1024); each pose gets the same result, up to rounding
+            eps = torch.cat([self._eps(*part, maps) for part in zip(x.split(n), c.split(n),
+                                                                    t.split(n))])
+        else:
+            eps = self._eps(x, c, t, maps, return_attention)
+        eps = eps.reshape(*lead, NUM_JOINTS, UVXYZ)                         # like x_t
+        return (eps, maps) if return_attention else eps
+
+    def _eps(self, x, c, t, maps, return_attention=False):
+        """The network on flat inputs: x (B, J, 5), c (B, J, 2), t (B,) -> eps (B, J, 5)."""
         J = NUM_JOINTS
         temb = self.temb(t)                                              # (B, 4*hid)
-        maps = {"pose": [], "context": []}
 
         # 1. cross-channel embedding: 2D joints (lifted to 3 channels) above 3D joints
         uv, xyz = x.split([2, 3], dim=-1)                                # (B, J, 2), (B, J, 3)
@@ -169,8 +184,7 @@ class MMDiffDenoiser(nn.Module):
         # 4. read-out: per joint, the 2D node and the 3D node side by side, 6 -> 5 channels
         out = self.gconv_output(h)                                       # (B, 2J, 3)
         out = torch.cat([out[:, :J], out[:, J:]], dim=-1)                # (B, J, 6)
-        eps = self.fc2(out).reshape(*lead, J, 5)                         # like x_t
-        return (eps, maps) if return_attention else eps
+        return self.fc2(out)                                             # (B, J, 5)
 
     def _nodes_17_to_34(self, ctx: torch.Tensor) -> torch.Tensor:
         """fc3 applied along the node axis: out[b, m] = sum_n W[m, n] ctx[b, n] + bias[m].
