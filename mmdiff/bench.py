@@ -29,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from mmdiff.cpu import keep_freed_memory, set_threads
 from mmdiff.models import DenoiserConfig, GraFormer, GraFormerConfig, build_denoiser
 
 
@@ -167,10 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kind", default="mmdiff", choices=["mmdiff", "diffpose"],
                     help="denoiser to time (default mmdiff)")
     args = ap.parse_args(argv)
-    if args.batch < 1 or args.repeats < 1:
-        ap.error("--batch and --repeats must be positive")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.batch < 1 or args.repeats < 1 or args.threads < 0:
+        ap.error("--batch and --repeats must be positive and --threads >= 0")
+    set_threads(args.threads)
+    keep_freed_memory()                       # as the CLI does (see mmdiff/cpu.py)
     if args.device == "all":
         devices = [torch.device("cpu")]
         if torch.cuda.is_available():

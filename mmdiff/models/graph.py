@@ -155,7 +155,7 @@ class ChebConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, _ = x.shape
         W = self.weight[:, 0]                                           # (K+1, in, out)
-        y = x @ W[0] + self.bias.view(-1)                               # T_0 = I: x W_0 + b
+        y = (x @ W[0]).add_(self.bias.view(-1))                         # T_0 = I: x W_0 + b
         for k in range(1, W.shape[0]):                                  # + T_k x W_k: the same
             T_k = self.polys[k].expand(B, N, N)                         # (N, N) filter for every
             y.baddbmm_(T_k, x @ W[k])                                   # pose, summed in place
@@ -326,7 +326,9 @@ class LearnableGraphConv(nn.Module):
         else:                                                            # same value, fewer FLOPs:
             bias = self.fc.bias.expand(B, N, -1)                         # L (x W^T) + b
             y = torch.baddbmm(bias, lap, x @ self.fc.weight.t())
-        return F.relu(y) if self.relu else y
+        if not self.relu:
+            return y
+        return F.relu(y, inplace=not torch.is_grad_enabled())           # (in place: inference)
 
 
 class LearnableGraphFFN(nn.Module):

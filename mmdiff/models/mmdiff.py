@@ -35,7 +35,7 @@ from mmdiff.models.graph import (ChebConv, GraphAttentionBlock, ResChebBlock, Ti
 from mmdiff.skeleton import EDGES_17, NUM_JOINTS
 
 UVXYZ = 5  # channels of a denoiser sample: u, v (normalised 2D) and x, y, z (metres)
-CPU_CHUNK = 256  # poses per chunk of a no-grad forward pass on the CPU
+CPU_CHUNK = 192  # poses per chunk of a no-grad forward pass on the CPU
 
 
 @dataclass
