@@ -256,8 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_bench(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """``[--threads N] bench <options>`` -> (the part up to ``bench``, the bench options);
+    any other command line -> (argv, None). argparse alone would claim the bench options."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] == "--threads" else 1
+    if i < len(argv) and argv[i] == "bench":
+        return argv[:i + 1], argv[i + 1:]
+    return argv, None
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    top, bench_args = _split_bench(argv)
+    args = build_parser().parse_args(top)
+    if bench_args is not None:              # mmdiff.bench parses its own options
+        args.bench_args = bench_args
     if args.threads < 0:
         print("mmdiff: error: --threads must be >= 0", file=sys.stderr)
         return 2

@@ -15,10 +15,15 @@ def restore_threads():
     torch.set_num_threads(threads)
 
 
-def test_bench_reports_every_row_on_cpu(capsys, restore_threads):
+@pytest.mark.parametrize("via_cli", [False, True])
+def test_bench_reports_every_row_on_cpu(capsys, restore_threads, via_cli):
     # one thread: tiny batches are slowed down by thread hand-offs on a shared CPU
     argv = ["--device", "cpu", "--batch", "4", "--repeats", "1", "--threads", "1"]
-    assert bench.main(argv) == 0
+    if via_cli:                                                 # mmdiff bench <bench options>
+        from mmdiff.cli import main
+        assert main(["bench", *argv]) == 0
+    else:
+        assert bench.main(argv) == 0
     out = capsys.readouterr().out
     for name in ("lifter forward", "denoiser forward", "training step", "predict, no flip",
                  "predict, flip", "peak memory of one training step (batch 4)"):
