@@ -21,10 +21,12 @@ Speed notes (identical outputs to the reference implementation, up to float32 ro
 the Chebyshev polynomials are computed once and kept as a (non-persistent) buffer instead of on
 every call; a ChebConv multiplies all nodes' features at once (one GEMM per term, T_0 = I needs no
 node mixing) and applies each fixed (N, N) filter to every pose through a stride-0 batch, never a
-per-sample copy; the learned adjacency is normalised once per call, not per sample; Q, K and V
-come from one fused GEMM and attention uses ``F.scaled_dot_product_attention`` in eval mode; the
-layer norm avoids the slow ``torch.std``; dropout draws 16-bit random numbers (see
-:class:`Dropout`).
+per-sample copy; the learned adjacency is normalised once per call, not per sample; linear layers
+are a GEMM plus an in-place bias add (:func:`linear`); attention folds 1/sqrt(d) into W_q and
+uses ``F.scaled_dot_product_attention`` in eval mode; the layer norm has a hand-written backward
+(:class:`_UnbiasedLayerNorm`); dropout masks come from 8 or 16 random bits (see
+:func:`dropout_mask`). Tried and slower on the CPU: one 288-wide GEMM for Q, K and V, one GEMM
+for all Chebyshev terms, ``torch.compile``.
 Parameter names and shapes follow the released checkpoints exactly (see checkpoints.py).
 """
 from __future__ import annotations
