@@ -3,6 +3,7 @@
     python -m mmdiff.bench                      # CPU, and CUDA when present; batch 1024
     python -m mmdiff.bench --device cpu --batch 256 --repeats 5
     mmdiff bench --device cuda
+    mmdiff bench --device cpu --reference ~/src/monoMotionDiff   # side by side with the reference
 
 Rows (models at the released size, random weights; speed does not depend on the values):
 
@@ -17,11 +18,21 @@ sensitive to other processes sharing the CPU). The peak memory of one training s
 chosen batch is printed per device: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the
 growth of the process's peak resident set (VmHWM, reset through /proc/self/clear_refs where
 Linux allows it) over the resident set before the step.
+
+``--reference DIR`` instead times the reference implementation (a checkout of
+github.com/jjkislele/monoMotionDiff; it needs ``einops``) in the same process, on the same weights
+and inputs, alternating runs so that load from other processes hits both alike, and prints
+poses/s of both and the ratio for the lifter forward, the denoiser forward and a training step,
+with the largest output difference. It prints only that table: the reference's own speed depends
+on what ran before it in the process (after the other rows, its training step ran at 0.6x), so
+the comparison starts from a fresh process. No reference code is part of this kit: it is imported from
+DIR at run time.
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +42,8 @@ import torch
 
 from mmdiff.cpu import keep_freed_memory, set_threads
 from mmdiff.models import DenoiserConfig, GraFormer, GraFormerConfig, build_denoiser
+from mmdiff.models.mmdiff import cross_channel_edges
+from mmdiff.skeleton import EDGES_17
 
 
 @dataclass
@@ -81,14 +94,19 @@ def training_step_fn(denoiser, x_t, pose_2d, t, target):
     return step
 
 
-def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mmdiff"):
-    """All rows for one device, plus the training-step peak memory in bytes (or None)."""
+def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mmdiff",
+                 reference: str | None = None):
+    """(rows, training-step peak memory, None) for one device; with ``reference`` instead
+    (None, None, a text table comparing the kit with the reference implementation)."""
     torch.manual_seed(0)
     lifter = GraFormer(GraFormerConfig()).to(device).eval()
     denoiser = build_denoiser(kind, **vars(DenoiserConfig())).to(device).eval()
     x_t, pose_2d, t, target = make_inputs(batch, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     step = training_step_fn(denoiser, x_t, pose_2d, t, target)
+    if reference is not None:                   # only the comparison, from a fresh process:
+        return None, None, format_reference(    # the reference's speed depends on what ran
+            *reference_rows(reference, lifter, denoiser, x_t, pose_2d, t, target, repeats))
     peak = peak_memory(step, device)            # first, so earlier runs do not mask the peak
 
     rows = []
@@ -111,7 +129,109 @@ def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mm
                                 repeats, sync)
             rows.append(Row(f"predict, {'flip' if flip else 'no flip'}", batch / secs,
                             "lifter + DDIM 2 of 12" + (" x2 (flip TTA)" if flip else "")))
-    return rows, peak
+    return rows, peak, None
+
+
+def load_reference(path: str | Path):
+    """The reference lifter and MMDiff denoiser classes, imported from a checkout at ``path``.
+
+    Returns (GraFormer class, DiffModel class, adj_mx_from_edges function) of
+    ``models/backbone/GraFormer.py`` and ``models/model.py`` there.
+    """
+    root = Path(path).expanduser().resolve()
+    if not (root / "models" / "model.py").is_file():
+        raise SystemExit(f"--reference {root}: no models/model.py (expected a checkout of "
+                         "jjkislele/monoMotionDiff)")
+    def theirs(name):                     # the checkout's top-level package is named "models"
+        return name == "models" or name.startswith("models.")
+
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if theirs(name)}
+    sys.path.insert(0, str(root))
+    try:
+        from models.backbone.GraFormer import GraFormer as RefGraFormer
+        from models.model import DiffModel, adj_mx_from_edges
+    except ImportError as err:
+        raise SystemExit(f"--reference {root}: cannot import the reference models ({err}); "
+                         "it needs einops (pip install einops)") from err
+    finally:                              # leave sys.path and sys.modules as they were
+        sys.path.remove(str(root))
+        for name in [name for name in sys.modules if theirs(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+    return RefGraFormer, DiffModel, adj_mx_from_edges
+
+
+def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int):
+    """Time the reference beside the kit's models (same weights, inputs, device).
+
+    Returns rows (name, reference poses/s, kit poses/s) and the largest |reference - kit| of the
+    lifter and denoiser outputs. Both models run alternately after one warm-up call each.
+    """
+    RefGraFormer, DiffModel, adj_from_edges = load_reference(path)
+    device, batch = x_t.device, x_t.shape[0]
+    cfg, lcfg = denoiser.cfg, lifter.cfg
+    if getattr(denoiser, "kind", "") != "mmdiff":
+        raise SystemExit("--reference compares the MMDiff denoiser; use --kind mmdiff")
+    adj = lambda edges, n: adj_from_edges(n, torch.tensor(edges), sparse=False)   # noqa: E731
+    ref_lifter = RefGraFormer(adj(EDGES_17, 17), hid_dim=lcfg.hid_dim, num_layers=lcfg.num_layers,
+                              n_head=lcfg.n_head, dropout=lcfg.dropout, n_pts=17)
+    ref_den = DiffModel(adj(cross_channel_edges(), 34), adj(EDGES_17, 17), hid_dim=cfg.hid_dim,
+                        coords_dim=(3, 3), num_layers=cfg.num_layers, n_head=cfg.n_head,
+                        dropout=cfg.dropout, n_pts=34)
+    ref_lifter.load_state_dict(lifter.state_dict())         # the kit keeps the released layout
+    ref_den.load_state_dict(denoiser.state_dict())
+    ref_lifter.to(device).eval(), ref_den.to(device).eval()
+    lifter.eval(), denoiser.eval()
+    mask = torch.ones(1, 1, 17, dtype=torch.bool, device=device)
+    ref_eps = lambda x, c, tt: ref_den(x[:, None], c[:, None], mask, tt.float())[:, 0]  # noqa
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    rows = []
+    with torch.no_grad():
+        diff = max((ref_lifter(pose_2d, mask) - lifter(pose_2d)).abs().max().item(),
+                   (ref_eps(x_t, pose_2d, t) - denoiser(x_t, pose_2d, t)).abs().max().item())
+        rows.append(("lifter forward", *alternate(lambda: ref_lifter(pose_2d, mask),
+                                                  lambda: lifter(pose_2d), repeats, sync)))
+        rows.append(("denoiser forward", *alternate(lambda: ref_eps(x_t, pose_2d, t),
+                                                    lambda: denoiser(x_t, pose_2d, t),
+                                                    repeats, sync)))
+    ref_step = training_step_fn(_Called(ref_den, ref_eps), x_t, pose_2d, t, target)
+    kit_step = training_step_fn(denoiser, x_t, pose_2d, t, target)
+    rows.append(("training step", *alternate(ref_step, kit_step, repeats, sync)))
+    denoiser.eval()
+    return [(name, batch / a, batch / b) for name, a, b in rows], diff
+
+
+class _Called(torch.nn.Module):
+    """The reference denoiser behind the kit's call signature eps(x_t, pose_2d, t)."""
+
+    def __init__(self, module, call):
+        super().__init__()
+        self.module, self.call = module, call
+
+    def forward(self, x_t, pose_2d, t):
+        return self.call(x_t, pose_2d, t)
+
+
+def alternate(fn_a, fn_b, repeats: int, sync) -> tuple[float, float]:
+    """Best seconds of two functions run alternately (a, b, a, b, ...) after a warm-up each."""
+    fn_a(), fn_b()
+    sync()
+    best = [float("inf"), float("inf")]
+    for _ in range(repeats):
+        for i, fn in enumerate((fn_a, fn_b)):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best[0], best[1]
+
+
+def format_reference(rows, diff: float) -> str:
+    lines = [f"  side by side with the reference (max |output difference| {diff:.1e}):",
+             f"  {'':18s} {'reference':>10s} {'mmdiff':>10s}  ratio"]
+    for name, ref, kit in rows:
+        lines.append(f"  {name:18s} {ref:10.0f} {kit:10.0f}  {kit / ref:4.2f}x  poses/s")
+    return "\n".join(lines)
 
 
 def peak_memory(step: Callable[[], None], device: torch.device) -> tuple[int | None, str]:
@@ -167,11 +287,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
     ap.add_argument("--kind", default="mmdiff", choices=["mmdiff", "diffpose"],
                     help="denoiser to time (default mmdiff)")
+    ap.add_argument("--reference", metavar="DIR", default=None,
+                    help="instead, time the kit side by side with the reference implementation, "
+                         "imported from a checkout of jjkislele/monoMotionDiff at DIR (needs "
+                         "einops)")
     args = ap.parse_args(argv)
     if args.batch < 1 or args.repeats < 1 or args.threads < 0:
         ap.error("--batch and --repeats must be positive and --threads >= 0")
     set_threads(args.threads)
     keep_freed_memory()                       # as the CLI does (see mmdiff/cpu.py)
+    if args.reference is not None:
+        load_reference(args.reference)        # fail now, not after the kit's own rows
     if args.device == "all":
         devices = [torch.device("cpu")]
         if torch.cuda.is_available():
@@ -181,8 +307,13 @@ def main(argv: list[str] | None = None) -> int:
         if devices[0].type == "cuda" and not torch.cuda.is_available():
             ap.error("--device cuda: CUDA is not available on this machine")
     for device in devices:
-        rows, peak = bench_device(device, args.batch, args.repeats, args.kind)
-        print(format_report(device, args.batch, rows, peak), flush=True)
+        rows, peak, versus = bench_device(device, args.batch, args.repeats, args.kind,
+                                          args.reference)
+        if versus:                            # --reference: the side-by-side table only
+            print(f"device {device}, batch {args.batch}, torch {torch.__version__}\n{versus}",
+                  flush=True)
+        else:
+            print(format_report(device, args.batch, rows, peak), flush=True)
     return 0
 
 
