@@ -25,8 +25,8 @@ and inputs, alternating runs so that load from other processes hits both alike, 
 poses/s of both and the ratio for the lifter forward, the denoiser forward and a training step,
 with the largest output difference. It prints only that table: the reference's own speed depends
 on what ran before it in the process (after the other rows, its training step ran at 0.6x), so
-the comparison starts from a fresh process. No reference code is part of this kit: it is imported from
-DIR at run time.
+the comparison starts from a fresh process. No reference code is part of this kit: it is
+imported from DIR at run time.
 """
 from __future__ import annotations
 
@@ -102,11 +102,11 @@ def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mm
     lifter = GraFormer(GraFormerConfig()).to(device).eval()
     denoiser = build_denoiser(kind, **vars(DenoiserConfig())).to(device).eval()
     x_t, pose_2d, t, target = make_inputs(batch, device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    step = training_step_fn(denoiser, x_t, pose_2d, t, target)
     if reference is not None:                   # only the comparison, from a fresh process:
         return None, None, format_reference(    # the reference's speed depends on what ran
             *reference_rows(reference, lifter, denoiser, x_t, pose_2d, t, target, repeats))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    step = training_step_fn(denoiser, x_t, pose_2d, t, target)
     peak = peak_memory(step, device)            # first, so earlier runs do not mask the peak
 
     rows = []
@@ -142,6 +142,7 @@ def load_reference(path: str | Path):
     if not (root / "models" / "model.py").is_file():
         raise SystemExit(f"--reference {root}: no models/model.py (expected a checkout of "
                          "jjkislele/monoMotionDiff)")
+
     def theirs(name):                     # the checkout's top-level package is named "models"
         return name == "models" or name.startswith("models.")
 
