@@ -273,10 +273,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(top)
     if bench_args is not None:              # mmdiff.bench parses its own options
         args.bench_args = bench_args
-    if args.threads < 0:
-        print("mmdiff: error: --threads must be >= 0", file=sys.stderr)
+    try:
+        set_threads(args.threads)
+    except ValueError as err:                 # set_threads owns the check
+        print(f"mmdiff: error: --threads: {err}", file=sys.stderr)
         return 2
-    set_threads(args.threads)
     keep_freed_memory()                       # see mmdiff/cpu.py: fewer page faults, ~20 %
     if getattr(args, "lifter_default", None) and args.lifter is None and args.config == "demo":
         args.lifter = args.lifter_default
