@@ -30,7 +30,7 @@ def detections(world, subject, extra=0, gmm=False):
             k = np.zeros(uv.shape[:2] + (3, 5))
             k[..., 0] = [0.5, 0.3, 0.2]
             k[..., 1:3] = uv[:, :, None] + np.array([[0, 0], [8, 0], [0, -8]])
-            k[..., 3:5] = [[4, 4], [10, 10], [20, 20]]
+            k[..., 3:5] = [[0.008, 0.008], [0.02, 0.02], [0.04, 0.04]]  # normalised units
             uv = k
         out.append(uv.astype(np.float32))
     return out
@@ -101,7 +101,7 @@ def test_gmm_samples(gmm_tables):
     assert s.gmm.shape == (len(s), 17, 3, 5) and s.gmm.dtype == np.float32
     assert np.array_equal(s.pose_2d, s.gmm[:, :, 0, 1:3])                # kernel 0 mean
     assert np.allclose(s.gmm[..., 0], [0.5, 0.3, 0.2])
-    assert np.allclose(s.gmm[..., 3:5], np.array([4, 10, 20])[:, None] * 2 / 1000)
+    assert np.allclose(s.gmm[..., 3:5], np.array([0.008, 0.02, 0.04])[:, None])  # as stored
     cam = cameras_for("S1")[0]
     expect = normalize_screen_coordinates(pos2d["S1"]["Walking 1"][0][:7, :, 1, 1:3], 1000, 1002)
     assert np.allclose(s.gmm[:7, :, 1, 1:3], expect, atol=1e-6) and cam.res_h == 1002

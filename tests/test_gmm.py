@@ -65,14 +65,14 @@ def test_detection_and_gt_kernels():
     scale = np.linspace(0.8, 1.2, 5)
     mix = gmm.ErrorMixture(np.tile([0.8, 0.15, 0.05], (17, 1)), np.zeros((17, 3, 2)),
                            np.tile(np.array([2.0, 5.0, 20.0])[:, None], (17, 1, 2)))
-    k = gmm.detection_gmm(det, scale, mix)
+    k = gmm.detection_gmm(det, scale, mix, res_w=1000)
     assert k.shape == (5, 17, 3, 5) and k.dtype == np.float32
     assert np.allclose(k[..., 0].sum(-1), 1)
     assert np.array_equal(k[:, :, 0, 1:3], det.astype(np.float32))
-    assert np.allclose(k[:, 0, 2, 3], 20.0 * scale)
-    g = gmm.gt_gmm(det, scale)
+    assert np.allclose(k[:, 0, 2, 3], 20.0 * scale * 2 / 1000)  # spreads in normalised units
+    g = gmm.gt_gmm(det, scale, res_w=1000)
     assert np.allclose(g[..., 0].sum(-1), 1) and np.allclose(g[:, :, 1, 1:3], det)
-    assert g[..., 3:].max() <= 4.0 * 1.2 + 1e-5
+    assert g[..., 3:].max() <= 4.0 * 1.2 * 2 / 1000 + 1e-8
 
 
 def test_write_gmm_file_from_plain_detections(tmp_path):

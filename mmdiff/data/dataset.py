@@ -7,7 +7,7 @@
 - ``pose_2d`` (N, 17, 2): the 2D condition, normalised screen coordinates (the camera's own
   ``res_w``/``res_h``, as VideoPose3D and DiffPose normalise).
 - ``gmm`` (N, 17, K, 5) or None: GMM kernels (weight, mean u, mean v, spread u, spread v) with
-  means and spreads in normalised units (spread_px * 2 / res_w).
+  means normalised here and spreads as the file stores them (normalised units).
 
 GMM files and ``pose_2d``. The two references differ at evaluation time: DiffPose's test loop
 (``PoseGenerator_gmm``) draws one kernel per joint by weight, with an unseeded global RNG, and
@@ -15,8 +15,8 @@ conditions on its mean; MMDiff's reference (monoMotionDiff ``prepare_2d_poses.py
 the mean of kernel 0, which DiffPose states equals the original VideoPose3D detection. We follow
 MMDiff: ``pose_2d = gmm[..., 0, 1:3]``, so evaluation is deterministic and matches the plain
 detection file. Spreads: DiffPose's loader normalises only the means and uses the stored spreads
-unchanged as the u, v noise scale; here the file's spreads are taken as pixels (the published
-description) and scaled by 2 / res_w like the means. (monoMotionDiff normalises with w = h = 1000 for every camera; with the camera's
+unchanged as the u, v noise std, so they are in normalised units in the files; the kit does the
+same (data/README.md gives the evidence). (monoMotionDiff normalises with w = h = 1000 for every camera; with the camera's
 own height, cameras 0 and 3 (1000 x 1002) differ from it by +0.002 in v.) Drawing kernels by
 weight, DiffPose's training input, is the ``sample_gmm`` option of :class:`PoseDataset`.
 """
@@ -74,10 +74,10 @@ class PoseSamples:
 
 
 def _normalize_gmm(kernels: np.ndarray, w: int, h: int) -> np.ndarray:
-    """(F, 17, K, 5) pixel kernels -> means in normalised coords, spreads * 2 / w (new array)."""
+    """(F, 17, K, 5) kernels, means in pixels -> means in normalised coords; weights and spreads
+    (already normalised units in the files, as DiffPose reads them) unchanged. A new array."""
     out = np.array(kernels, dtype=np.float64, copy=True)
     out[..., 1:3] = normalize_screen_coordinates(out[..., 1:3], w, h)
-    out[..., 3:5] = out[..., 3:5] * 2.0 / w
     return out
 
 

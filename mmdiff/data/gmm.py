@@ -2,7 +2,9 @@
 
 DiffPose (Gong et al., CVPR 2023) conditions on a Gaussian mixture per joint and frame instead of
 one 2D point. Its files hold, per camera, an (F, 17, K, 5) array: per kernel (weight, mean u,
-mean v, spread u, spread v), pixels, weights summing to 1. The released files have K = 3 kernels
+mean v, spread u, spread v), weights summing to 1, means in pixels and spreads in normalised
+screen units (pixels * 2 / res_w): DiffPose's loader normalises only the means and uses the stored
+spreads unchanged as the std of the u, v noise (see data/README.md for the evidence). The released files have K = 3 kernels
 per joint (``poses_2d_gmm.shape[2]``, read by ``PoseGenerator_gmm``), and kernel 0's mean is the
 VideoPose3D detection itself. How they were fitted was never published; this module is the kit's
 documented way, used for the embedded dataset and for any detector (``mmdiff data gmm``):
@@ -16,7 +18,7 @@ documented way, used for the embedded dataset and for any detector (``mmdiff dat
    to a few pixels" and the broader kernels hold the tails and left/right confusions;
 3. per frame, kernel k of joint j describes where the true joint is: weight pi_k, mean
    detection - mu_k * scale_f (= the detection), spread sigma_k * scale_f (standard deviations,
-   px). Kernel 0's mean equals the detection, as in DiffPose's files.
+   px, written as px * 2 / res_w). Kernel 0's mean equals the detection, as in DiffPose's files.
 The ``gt`` variant (:func:`gt_gmm`) puts K tight kernels on the true projection.
 """
 from __future__ import annotations
@@ -142,11 +144,14 @@ def fit_error_mixture(errors: np.ndarray, num_kernels: int = DEFAULT_KERNELS, se
     return ErrorMixture(w, m, s)
 
 
-def detection_gmm(detections: np.ndarray, scale: np.ndarray, mixture: ErrorMixture) -> np.ndarray:
-    """Per-frame kernels around detections. detections: (F, 17, 2) px; scale: (F,).
+def detection_gmm(detections: np.ndarray, scale: np.ndarray, mixture: ErrorMixture,
+                  res_w: float) -> np.ndarray:
+    """Per-frame kernels around detections. detections: (F, 17, 2) px; scale: (F,); res_w: the
+    image width in pixels.
 
-    Returns (F, 17, K, 5) float32: weight, mean u, mean v (= detection - mu_k * scale), spread
-    u, spread v (= sigma_k * scale), pixels. Kernel 0's mean is the detection.
+    Returns (F, 17, K, 5) float32: weight, mean u, mean v (= detection - mu_k * scale, px),
+    spread u, spread v (= sigma_k * scale px, stored in normalised units * 2 / res_w). Kernel 0's
+    mean is the detection.
     """
     F = len(detections)
     s = np.asarray(scale, dtype=np.float64)[:, None, None, None]        # (F, 1, 1, 1)
@@ -154,16 +159,18 @@ def detection_gmm(detections: np.ndarray, scale: np.ndarray, mixture: ErrorMixtu
     out = np.empty((F, NUM_JOINTS, K, 5))
     out[..., 0] = mixture.weights[None]
     out[..., 1:3] = detections[:, :, None, :] - mixture.means[None] * s
-    out[..., 3:5] = mixture.spreads[None] * s
+    out[..., 3:5] = mixture.spreads[None] * s * (2.0 / res_w)
     out[:, :, 0, 1:3] = detections                                      # exact, no rounding
     return out.astype(np.float32)
 
 
-def gt_gmm(true_2d: np.ndarray, scale: np.ndarray, num_kernels: int = DEFAULT_KERNELS) -> np.ndarray:
-    """The ``gt`` variant: K kernels on the true projection. true_2d: (F, 17, 2) px; scale: (F,).
+def gt_gmm(true_2d: np.ndarray, scale: np.ndarray, res_w: float,
+           num_kernels: int = DEFAULT_KERNELS) -> np.ndarray:
+    """The ``gt`` variant: K kernels on the true projection. true_2d: (F, 17, 2) px; scale: (F,);
+    res_w: image width in pixels.
 
-    Weights proportional to 4**-k, spreads GT_SPREAD_PX * 2**k * scale. Returns (F, 17, K, 5)
-    float32.
+    Weights proportional to 4**-k, spreads GT_SPREAD_PX * 2**k * scale pixels, stored in
+    normalised units (* 2 / res_w). Returns (F, 17, K, 5) float32.
     """
     F = len(true_2d)
     k = np.arange(num_kernels)
@@ -171,7 +178,7 @@ def gt_gmm(true_2d: np.ndarray, scale: np.ndarray, num_kernels: int = DEFAULT_KE
     out[..., 0] = 4.0 ** -k / np.sum(4.0 ** -k)
     out[..., 1:3] = true_2d[:, :, None, :]
     out[..., 3:5] = (GT_SPREAD_PX * 2.0 ** k)[None, None, :, None] * \
-        np.asarray(scale)[:, None, None, None]
+        np.asarray(scale)[:, None, None, None] * (2.0 / res_w)
     return out.astype(np.float32)
 
 
@@ -223,9 +230,9 @@ def gmm_from_detections(detections: dict, positions: dict, num_kernels: int | No
                              for *_, det, truth, scale in seqs])        # (N, 17, 2)
     mixture = fit_error_mixture(errors, K, seed=seed)
     out: dict = {}
-    for subject, action, c, _, det, _, scale in seqs:
+    for subject, action, c, cam, det, _, scale in seqs:
         out.setdefault(subject, {}).setdefault(action, []).append(
-            detection_gmm(det, scale, mixture))
+            detection_gmm(det, scale, mixture, cam.res_w))
     return out, mixture
 
 

@@ -9,7 +9,9 @@ Layouts (all read through :func:`mmdiff.data.npz.load_npz_key`, so no pickle cod
     data_2d_h36m_<det>_gmm.npz (DiffPose)
                               positions_2d: {subject: {action: [per camera (F, 17, K, 5)]}}
                               last axis per mixture kernel: (weight, mean u, mean v,
-                              spread u, spread v), means and spreads in pixels.
+                              spread u, spread v), means in pixels, spreads
+                              in normalised units (px * 2 / res_w, as DiffPose
+                              uses them unchanged).
 
 Action names carry a take number ("Walking 1"); :func:`action_base` maps them to the 15 base
 actions of :data:`ACTIONS`. Loaders check every array (type, shape, finite values) and raise

@@ -142,7 +142,7 @@ def make_observations(positions_3d: dict, seed: int = 0, num_kernels: int = DEFA
                 rng = subject_rng(seed, subject, "detector", a_idx, c)
                 det[subject][action].append(
                     detector.detect(truth, scale, rng, FPS).astype(np.float32))
-                gt[subject][action].append(gt_gmm(truth, scale, num_kernels))
+                gt[subject][action].append(gt_gmm(truth, scale, cam.res_w, num_kernels))
     det_gmm, _ = gmm_from_detections(det, positions_3d, num_kernels, seed)
     return det, det_gmm, gt
 
