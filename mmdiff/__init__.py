@@ -23,7 +23,8 @@ _LAZY = {
 }
 _SUBMODULES = {"skeleton", "camera", "data", "metrics", "diffusion", "models", "checkpoints",
                "config", "train", "evaluate", "inference", "viz", "cli", "errors", "bench",
-               "demo", "keypoints", "atomic", "notebook_hygiene"}
+               "demo", "keypoints", "atomic", "notebook_hygiene", "cpu", "runtime", "runs",
+               "ema", "optim"}
 
 
 def __getattr__(name):

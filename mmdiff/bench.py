@@ -100,7 +100,7 @@ def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mm
     (None, None, a text table comparing the kit with the reference implementation)."""
     torch.manual_seed(0)
     lifter = GraFormer(GraFormerConfig()).to(device).eval()
-    denoiser = build_denoiser(kind, **vars(DenoiserConfig())).to(device).eval()
+    denoiser = build_denoiser(DenoiserConfig(kind=kind)).to(device).eval()
     x_t, pose_2d, t, target = make_inputs(batch, device)
     if reference is not None:                   # only the comparison, from a fresh process:
         return None, None, format_reference(    # the reference's speed depends on what ran

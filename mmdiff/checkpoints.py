@@ -37,8 +37,9 @@ import torch
 import torch.nn as nn
 
 from mmdiff.atomic import write_atomic
-from mmdiff.errors import CheckpointError
-from mmdiff.models import DENOISERS, DenoiserConfig, GraFormer, GraFormerConfig
+from mmdiff.errors import CheckpointError, ConfigError
+from mmdiff.models import GraFormer, build_denoiser, build_lifter
+from mmdiff.runtime import default_device
 
 FORMAT = "mmdiff"
 FORMAT_VERSION = 1
@@ -185,18 +186,18 @@ def model_from_checkpoint(info: CheckpointInfo, device=None, ema: bool | str = F
             raise CheckpointError(f"{info.path}: EMA weights requested but the file has none")
         state = _merge_ema(model, state, info.ema_state, info.path)
     load_state_strict(model, state, info.path, info.kind)
-    return model.to(resolve_device(device)).eval()
+    return model.to(default_device(device)).eval()
 
 
 def build_model(kind: str, model_config: Mapping[str, Any], path: Path | str = "<config>"):
-    """A fresh model of ``kind`` from config fields (unknown fields raise CheckpointError)."""
-    cls_cfg = GraFormerConfig if kind == "lifter" else DenoiserConfig
-    names = {f.name for f in dataclasses.fields(cls_cfg)}
-    unknown = sorted(set(model_config) - names)
-    if unknown:
-        raise CheckpointError(f"{path}: model_config has unknown field(s) {unknown} for {kind}")
-    cfg = cls_cfg(**model_config)
-    return GraFormer(cfg) if kind == "lifter" else DENOISERS[kind](cfg)
+    """A fresh model of ``kind`` from its stored config fields, through the models' builders
+    (unknown fields raise CheckpointError naming the file)."""
+    try:
+        if kind == "lifter":
+            return build_lifter(model_config)
+        return build_denoiser({**model_config, "kind": kind})
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: model_config does not fit a {kind}: {err}") from None
 
 
 def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor],
@@ -234,13 +235,6 @@ def _merge_ema(model, state, ema_state, path):
                               f"e.g. {missing[:3]}")
     merged.update(ema_state)
     return merged
-
-
-def resolve_device(device=None) -> torch.device:
-    """``device`` as a torch.device; None means CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 # ----------------------------------------------------------------------------- saving

@@ -49,7 +49,7 @@ def _cmd_train_lifter(args):
     from mmdiff.train import fit_lifter
     result = fit_lifter(_config(args), _run_dir(args, "lifter"), resume=args.resume,
                         device=args.device, progress=not args.quiet)
-    _report_fit(result)
+    return _report_fit(result)
 
 
 def _cmd_train(args):
@@ -59,20 +59,25 @@ def _cmd_train(args):
         cfg = cfg.replace({"lifter.checkpoint": args.lifter})
     result = fit(cfg, _run_dir(args, "mmdiff"), resume=args.resume, device=args.device,
                  progress=not args.quiet)
-    _report_fit(result)
+    return _report_fit(result)
 
 
-def _report_fit(result) -> None:
+def _report_fit(result) -> int:
+    """Print the run's outcome (rank 0); the exit status: 130 / 143 when SIGINT / SIGTERM stopped
+    it (after its checkpoint was saved), else 0."""
     import torch.distributed as torch_dist
+    from mmdiff.runs import exit_code
+    code = exit_code(result.stop_signal)
     if torch_dist.is_initialized():  # under torchrun: only rank 0 reports
         rank = torch_dist.get_rank()
         torch_dist.destroy_process_group()
         if rank:
-            return
+            return code
     state = "interrupted, resume with --resume" if result.interrupted else "done"
     best = (f"best P1 {result.best_p1:.2f} mm at epoch {result.best_epoch}"
             if result.best_epoch >= 0 else "not validated")
     print(f"{result.run_dir}: {state}; {best}")
+    return code
 
 
 def _cmd_eval(args):
@@ -95,7 +100,7 @@ def _cmd_predict(args):
     from mmdiff.checkpoints import load_denoiser, load_lifter
     from mmdiff.evaluate import predict_poses, with_eval
     from mmdiff.keypoints import read_keypoints
-    from mmdiff.train import default_device
+    from mmdiff.runtime import default_device
     cfg = with_eval(_config(args), steps=args.steps, hypotheses=args.hypotheses, flip=args.flip)
     kp = read_keypoints(args.input, layout=args.layout, key=args.key)
     pose_2d = kp.normalized(args.width, args.height)  # (F, 17, 2)
@@ -160,8 +165,9 @@ def _cmd_demo(args):
                  device=args.device, progress=not args.quiet, fresh=args.fresh,
                  baseline=args.baseline)
     except DemoInterrupted as err:
+        from mmdiff.runs import exit_code
         print(f"mmdiff demo: {err}", file=sys.stderr)
-        return 130
+        return exit_code(err.signal) or 130
 
 
 def _common(p: argparse.ArgumentParser, default_config: str = "demo") -> None:
@@ -248,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="embedded data -> train lifter and denoiser -> tables")
     _common(p)
-    p.add_argument("--out", default="ckpts/demo", help="where the weights-only results go")
+    p.add_argument("--out", default="exp/demo",
+                   help="where the weights-only results go (default %(default)s; the shipped "
+                        "weights are refreshed only with --out ckpts/demo)")
     p.add_argument("--fresh", action="store_true", help="retrain even if exp/demo_* hold runs")
     p.add_argument("--baseline", action="store_true",
                    help="also train the DiffPose denoiser and print its table (about 2x longer)")

@@ -1,7 +1,9 @@
 """Experiment configuration: YAML files loaded into typed dataclasses, unknown keys rejected.
 
 A config has one dataclass per section (``data``, ``lifter``, ``model``, ``diffusion``, ``train``,
-``lifter_train``, ``optim``, ``eval``). Every field has a typed default and a comment saying what
+``lifter_train``, ``optim``, ``eval``); ``lifter`` and ``model`` are the models' own config
+dataclasses (:class:`~mmdiff.models.GraFormerConfig` plus the checkpoint path, and
+:class:`~mmdiff.models.DenoiserConfig`). Every field has a typed default and a comment saying what
 it means; the paper's settings are the defaults of ``configs/cpn.yml``. A YAML file names only the
 sections and keys it sets; a file may start from another with ``base: other.yml`` and override
 what differs.
@@ -28,6 +30,8 @@ from typing import Any, Mapping
 import yaml
 
 from mmdiff.errors import ConfigError
+from mmdiff.models.common import DenoiserConfig
+from mmdiff.models.graformer import GraFormerConfig
 
 PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -48,29 +52,10 @@ class DataConfig:
 
 
 @dataclass
-class LifterConfig:
-    """The GraFormer prior that lifts 2D to 3D before diffusion refines it."""
-    hid_dim: int = 96  # hidden features per joint
-    num_layers: int = 5  # graph-attention blocks
-    n_head: int = 4  # attention heads
-    dropout: float = 0.25  # dropout of the attention blocks' residual branches (training)
-    attn_dropout: float = 0.1  # dropout on the attention weights (training)
-    gconv_dropout: float = 0.1  # dropout after each Chebyshev conv of the residual blocks
+class LifterConfig(GraFormerConfig):
+    """The GraFormer prior that lifts 2D to 3D before diffusion refines it: the model's fields
+    (:class:`mmdiff.models.GraFormerConfig`) and where its trained weights are."""
     checkpoint: str = "ckpts/gcn_xyz_cpn.pth"  # trained lifter; `mmdiff train` loads it
-
-
-@dataclass
-class ModelConfig:
-    """The diffusion denoiser eps_theta(x_t, 2D condition, t)."""
-    kind: str = "mmdiff"  # "mmdiff" (34-node cross-channel graph) or "diffpose" (17-node baseline)
-    hid_dim: int = 96  # hidden features per node
-    emd_dim: int = 96  # timestep-embedding width
-    num_layers: int = 5  # graph-attention blocks
-    n_head: int = 4  # attention heads
-    dropout: float = 0.25  # dropout of the attention blocks' residual branches (training)
-    attn_dropout: float = 0.1  # dropout on the attention weights (training)
-    gconv_dropout: float = 0.1  # dropout after each Chebyshev conv of the residual blocks
-    cross_links: bool = True  # MMDiff: the 17 joint-to-joint 2D<->3D edges (False = ablation)
 
 
 @dataclass
@@ -142,7 +127,7 @@ class Config:
     """A full experiment: one field per section."""
     data: DataConfig = field(default_factory=DataConfig)
     lifter: LifterConfig = field(default_factory=LifterConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: DenoiserConfig = field(default_factory=DenoiserConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     lifter_train: LifterTrainConfig = field(default_factory=LifterTrainConfig)

@@ -6,8 +6,11 @@
    with ``configs/demo.yml``;
 3. evaluate on the test subjects and print the per-action tables: lifter alone, (lifter +
    DiffPose,) lifter + MMDiff;
-4. copy weights-only checkpoints to ``ckpts/demo/`` (lifter.pth, mmdiff.pth, diffpose.pth) with
-   their accuracy in ``ckpts/demo/metrics.json`` (the notebooks load them and skip training).
+4. copy weights-only checkpoints to ``out`` (default ``exp/demo/``: lifter.pth, mmdiff.pth,
+   diffpose.pth) with their accuracy in ``out/metrics.json``.
+
+The demo never writes the shipped weights ``ckpts/demo/`` (which the notebooks load and the tests
+check) unless asked to: ``mmdiff demo --baseline --fresh --out ckpts/demo`` refreshes them.
 
 A run folder that already holds a run is continued (an interrupted stage resumes exactly where
 Ctrl-C stopped it; a finished one is reused); ``fresh=True`` (``--fresh``) trains again.
@@ -21,7 +24,13 @@ from pathlib import Path
 import torch
 import yaml
 
+from mmdiff.checkpoints import (load_denoiser, load_lifter, model_from_checkpoint,
+                                read_checkpoint, save_checkpoint)
 from mmdiff.config import Config, load_config
+from mmdiff.data.dataset import load_split
+from mmdiff.evaluate import evaluate_models, write_metrics_json
+from mmdiff.runtime import default_device
+from mmdiff.train import fit, fit_lifter
 
 
 def ensure_data(cfg: Config) -> None:
@@ -37,7 +46,6 @@ def ensure_data(cfg: Config) -> None:
 def export_weights(src: Path, dst: Path, use_ema: bool = True) -> Path:
     """Write a weights-only copy of a training checkpoint (EMA weights when ``use_ema`` and the
     file has them) in the released list layout, with its config but no optimiser state."""
-    from mmdiff.checkpoints import model_from_checkpoint, read_checkpoint, save_checkpoint
     info = read_checkpoint(src)
     model = model_from_checkpoint(info, device="cpu", ema="auto" if use_ema else False)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +55,12 @@ def export_weights(src: Path, dst: Path, use_ema: bool = True) -> Path:
 
 
 class DemoInterrupted(KeyboardInterrupt):
-    """Ctrl-C / SIGTERM stopped a training stage (its checkpoint is saved; rerun to continue)."""
+    """Ctrl-C / SIGTERM stopped a training stage (its checkpoint is saved; rerun to continue).
+    ``signal`` is the signal's number (None when a step budget stopped it)."""
+
+    def __init__(self, message: str, signal: int | None = None):
+        super().__init__(message)
+        self.signal = signal
 
 
 def _train(fit_fn, cfg, run: Path, fresh: bool, **kwargs):
@@ -59,15 +72,15 @@ def _train(fit_fn, cfg, run: Path, fresh: bool, **kwargs):
         print(f"{run}: continuing the run found there (--fresh / delete it to retrain)", flush=True)
     result = fit_fn(cfg, run, resume=resume, **kwargs)
     if result.interrupted:
-        raise DemoInterrupted(f"{run}: interrupted and saved; run the demo again to continue")
+        raise DemoInterrupted(f"{run}: interrupted and saved; run the demo again to continue",
+                              result.stop_signal)
     return result
 
 
-def run_demo(exp: str | Path = "exp", out: str | Path = "ckpts/demo", config: str = "demo",
+def run_demo(exp: str | Path = "exp", out: str | Path = "exp/demo", config: str = "demo",
              overrides=None, device=None, progress: bool = True, fresh: bool = False,
              baseline: bool = False) -> dict:
     """Run the demo; returns {name: ActionErrors} for 'lifter', 'diffpose', 'mmdiff'."""
-    from mmdiff.train import default_device, fit, fit_lifter
     t0 = time.perf_counter()
     device = default_device(device)
     cfg = load_config(config, overrides)
@@ -95,12 +108,9 @@ def run_demo(exp: str | Path = "exp", out: str | Path = "ckpts/demo", config: st
 def evaluate_exported(cfg: Config, exp: Path, out: Path, denoisers: list[str], device=None) -> dict:
     """Export the best checkpoints weights-only to ``out``, reload them, evaluate them on the test
     subjects, print the tables and record them in ``out/metrics.json``."""
-    from mmdiff.checkpoints import load_denoiser, load_lifter
-    from mmdiff.evaluate import evaluate_models, write_metrics_json
-    from mmdiff.train import load_split
     export_weights(exp / "demo_lifter" / "best.pth", out / "lifter.pth", use_ema=False)
     lifter = load_lifter(out / "lifter.pth", device=device)
-    test = load_split(cfg, "test")
+    test = load_split(cfg.data, "test")
     results = {"lifter": evaluate_models(cfg, lifter, None, test, device=device)}
     for name in ("diffpose", "mmdiff"):
         if name in denoisers:

@@ -151,6 +151,14 @@ class BetaSchedule:
         raise ConfigError(f"beta schedule: expected one of {', '.join(SCHEDULE_KINDS)}, "
                           f"found {kind!r}")
 
+    @classmethod
+    def from_config(cls, cfg, **kw) -> "BetaSchedule":
+        """The training schedule a config's ``diffusion`` section names: ``cfg`` has
+        ``beta_schedule``, ``beta_start``, ``beta_end`` and ``num_steps``
+        (:class:`mmdiff.config.DiffusionConfig`, whose defaults are the paper's: linear
+        1e-4 .. 1e-3 over 51 steps)."""
+        return cls.make(cfg.beta_schedule, cfg.beta_start, cfg.beta_end, cfg.num_steps, **kw)
+
     # -- reading the schedule --
 
     @property

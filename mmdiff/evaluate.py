@@ -17,8 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmdiff.checkpoints import load_denoiser, load_lifter
 from mmdiff.config import Config
+from mmdiff.data.dataset import load_split
+from mmdiff.diffusion import BetaSchedule
 from mmdiff.errors import DataError
+from mmdiff.inference import predict
+from mmdiff.metrics import ActionErrors
+from mmdiff.runtime import Dist, default_device
 from mmdiff.skeleton import flip_pose
 
 
@@ -63,7 +69,6 @@ def predict_poses(cfg: Config, lifter: torch.nn.Module, denoiser: torch.nn.Modul
         if denoiser is None:
             pred = lift(lifter, chunk, flip=e.flip)
         else:
-            from mmdiff.inference import predict
             generator = torch.Generator(device=device).manual_seed(e.seed + i)
             pred = predict(lifter, denoiser, chunk, **_predict_kwargs(cfg), generator=generator)
         out.append(pred.float().cpu().numpy())
@@ -72,16 +77,15 @@ def predict_poses(cfg: Config, lifter: torch.nn.Module, denoiser: torch.nn.Modul
 
 def _predict_kwargs(cfg: Config) -> dict:
     """The keyword arguments of mmdiff.inference.predict that ``cfg`` sets."""
-    from mmdiff.train import make_schedule
     e = cfg.eval
     return dict(steps=e.steps, schedule_steps=e.schedule_steps, eta=e.eta,
                 hypotheses=e.hypotheses, flip=e.flip, skip_type=e.skip_type,
-                schedule=make_schedule(cfg), noise_scale=tuple(cfg.diffusion.noise_scale))
+                schedule=BetaSchedule.from_config(cfg.diffusion),
+                noise_scale=tuple(cfg.diffusion.noise_scale))
 
 
 def action_errors(pred: np.ndarray, samples):
     """ActionErrors accumulator filled with ``pred`` (N, 17, 3) against ``samples.pose_3d``."""
-    from mmdiff.metrics import ActionErrors
     errors = ActionErrors()
     errors.update(torch.as_tensor(pred), torch.as_tensor(samples.pose_3d), samples.action)
     return errors
@@ -99,7 +103,6 @@ def validate(cfg: Config, lifter, denoiser, samples, dist=None, progress: bool =
 
     Returns {'p1': mm, 'p2': mm, 'table': text, 'errors': ActionErrors} (same on every process).
     """
-    from mmdiff.train import Dist
     dist = dist if dist is not None else Dist()
     rows = np.arange(dist.rank, len(samples.pose_2d), dist.world)
     local = predict_poses(cfg, lifter, denoiser, samples.pose_2d[rows], device=dist.device,
@@ -125,15 +128,13 @@ def evaluate(cfg: Config, lifter_path: str | Path | None = None,
     alone; its EMA weights are used when present and ``eval.use_ema`` (or ``use_ema``) is on.
     Returns the ActionErrors accumulator (``.table()``, ``.to_csv()``, ``.summary()``).
     """
-    from mmdiff.checkpoints import load_denoiser, load_lifter
-    from mmdiff.train import default_device, load_split
     device = default_device(device)
     lifter = load_lifter(lifter_path or cfg.lifter.checkpoint, device=device)
     denoiser = None
     if denoiser_path is not None:
         ema = cfg.eval.use_ema if use_ema is None else use_ema
         denoiser = load_denoiser(denoiser_path, device=device, ema="auto" if ema else False)
-    samples = samples if samples is not None else load_split(cfg, "test")
+    samples = samples if samples is not None else load_split(cfg.data, "test")
     errors = evaluate_models(cfg, lifter, denoiser, samples, device=device, progress=progress)
     if csv is not None:
         Path(csv).parent.mkdir(parents=True, exist_ok=True)

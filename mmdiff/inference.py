@@ -36,17 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mmdiff.config import DiffusionConfig
 from mmdiff.diffusion import DEFAULT_NOISE_SCALE, BetaSchedule, DDIMSampler, gmm_noise, scaled_noise
 from mmdiff.errors import ConfigError, DataError
+from mmdiff.models.kernels import chunked
 from mmdiff.skeleton import NUM_JOINTS, flip_pose
 
-__all__ = ["default_schedule", "flip_uvxyz", "lift_uvxyz", "refine", "start_samples",
+__all__ = ["flip_uvxyz", "lift_uvxyz", "denoise", "refine", "start_samples",
            "predict_hypotheses", "predict", "OracleBestOfN", "oracle_best_of_n"]
-
-
-def default_schedule() -> BetaSchedule:
-    """The MMDiff training schedule: linear beta 1e-4 .. 1e-3 over T = 51 steps."""
-    return BetaSchedule.linear(1e-4, 1e-3, 51)
 
 
 def flip_uvxyz(x: torch.Tensor) -> torch.Tensor:
@@ -91,6 +88,15 @@ def lift_uvxyz(lifter, pose_2d: torch.Tensor) -> torch.Tensor:
     return torch.cat([pose_2d, lifted], dim=-1)                          # (B, 17, 5)
 
 
+def denoise(denoiser, x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """eps_theta(x_t, 2D, t) for inference: x_t (N, 17, 5), pose_2d (N, 17, 2), t (N,).
+
+    Without autograd on the CPU the batch runs in chunks that stay in the cache
+    (:func:`mmdiff.models.kernels.chunked`); elsewhere in one pass. Returns (N, 17, 5).
+    """
+    return chunked(denoiser, x_t, pose_2d, t)
+
+
 def refine(denoiser, sampler: DDIMSampler, x_T: torch.Tensor, pose_2d: torch.Tensor,
            generator: torch.Generator | None = None, return_trajectory: bool = False):
     """DDIM refinement of x_T conditioned on the 2D pose.
@@ -99,7 +105,7 @@ def refine(denoiser, sampler: DDIMSampler, x_T: torch.Tensor, pose_2d: torch.Ten
     Returns the final uvxyz (N, 17, 5), or the sampler's trajectory when ``return_trajectory``.
     """
     def eps_theta(x_t, t):                                               # (N, 17, 5), (N,)
-        return denoiser(x_t, pose_2d, t)
+        return denoise(denoiser, x_t, pose_2d, t)
     return sampler.sample(eps_theta, x_T, generator=generator, return_trajectory=return_trajectory)
 
 
@@ -164,7 +170,9 @@ def predict_hypotheses(lifter, denoiser, pose_2d, steps: int = 2, schedule_steps
     if len(tuple(noise_scale)) != 5:
         raise ConfigError(f"noise_scale: expected 5 stds (u, v, x, y, z), found {noise_scale!r}")
     if sampler is None:
-        sampler = DDIMSampler(schedule if schedule is not None else default_schedule(),
+        if schedule is None:                                             # the paper's: linear
+            schedule = BetaSchedule.from_config(DiffusionConfig())       # 1e-4 .. 1e-3, T = 51
+        sampler = DDIMSampler(schedule,
                               num_inference_steps=steps, schedule_steps=schedule_steps, eta=eta,
                               skip=skip_type)
     S = int(hypotheses)

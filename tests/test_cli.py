@@ -139,7 +139,7 @@ def test_demo_pipeline_exports_reloadable_weights(tiny_files, capsys):
     from mmdiff.checkpoints import load_denoiser, load_lifter, read_checkpoint
     from mmdiff.config import load_config
     from mmdiff.evaluate import evaluate_models
-    from mmdiff.train import load_split
+    from mmdiff.data.dataset import load_split
     folder, cfg = tiny_files
     out = folder / "ckpts"
     assert main(["demo", "--config", cfg, "--exp", str(folder / "exp"), "--out", str(out),
@@ -153,5 +153,5 @@ def test_demo_pipeline_exports_reloadable_weights(tiny_files, capsys):
     eval_cfg = load_config(out / "eval_config.yml")
     lifter = load_lifter(out / "lifter.pth", device="cpu")
     errors = evaluate_models(eval_cfg, lifter, load_denoiser(out / "mmdiff.pth", device="cpu"),
-                             load_split(eval_cfg, "test"))
+                             load_split(eval_cfg.data, "test"))
     assert errors.average()[0] == pytest.approx(recorded["mmdiff"]["Average"][0], abs=1e-3)

@@ -71,12 +71,12 @@ def test_demo_checkpoints_reproduce_their_recorded_accuracy(monkeypatch):
     if not (DEMO / "metrics.json").is_file():
         pytest.skip(f"{DEMO}/metrics.json absent: run `make demo` to produce the demo checkpoints")
     from mmdiff.checkpoints import load_denoiser, load_lifter
-    from mmdiff.train import load_split
+    from mmdiff.data.dataset import load_split
     cfg = load_config(DEMO / "eval_config.yml")
     if not Path(cfg.data.path_3d).is_file():
         pytest.skip(f"{cfg.data.path_3d} absent: run `mmdiff data synth` first")
     recorded = json.loads((DEMO / "metrics.json").read_text())
-    test = load_split(cfg, "test")
+    test = load_split(cfg.data, "test")
     lifter = load_lifter(DEMO / "lifter.pth", device="cpu")
     for name, table in recorded.items():
         denoiser = None if name == "lifter" else load_denoiser(DEMO / f"{name}.pth", device="cpu")

@@ -14,9 +14,10 @@ import torch
 from mmdiff.errors import ConfigError, DataError
 from mmdiff.models import (ChebConv, DenoiserConfig, DiffPoseDenoiser, GraFormer, GraFormerConfig,
                            LayerNorm, LearnableGraphFFN, MMDiffDenoiser, MultiHeadAttention,
-                           adjacency_from_edges, build_denoiser, chebyshev_polynomials,
-                           cross_channel_edges, normalized_laplacian, timestep_embedding)
-from mmdiff.models.graph import Dropout, _UnbiasedLayerNorm, dropout_mask
+                           adjacency_from_edges, build_denoiser, build_lifter,
+                           chebyshev_polynomials, cross_channel_edges, normalized_laplacian,
+                           timestep_embedding)
+from mmdiff.models.kernels import Dropout, _UnbiasedLayerNorm, chunked, dropout_mask
 from mmdiff.skeleton import EDGES_17
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -270,15 +271,18 @@ def test_denoiser_shapes_frame_axis_and_inputs_unchanged(cls):
     assert len(maps["pose"]) == 2 and maps["pose"][0].shape == (4, 2, nodes, nodes)
 
 
-def test_mmdiff_no_grad_cpu_forward_in_chunks_equals_one_pass():
-    from mmdiff.models.mmdiff import CPU_CHUNK
+def test_chunked_no_grad_cpu_forward_equals_one_pass():
+    from mmdiff.models.kernels import CPU_CHUNK
     model = perturbed(MMDiffDenoiser(small_cfg())).eval()
     x_t, c, t = random_inputs(B=2 * CPU_CHUNK + 5)                       # 3 chunks, one short
-    whole = model(x_t, c, t)                                              # autograd on: one pass
+    calls = []
+    record = lambda *a: calls.append(len(a[0])) or model(*a)            # noqa: E731
+    whole = chunked(record, x_t, c, t)                                    # autograd on: one pass
     with torch.no_grad():
-        chunked = model(x_t, c, t)
-    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
-    assert not torch.equal(chunked[:CPU_CHUNK], chunked[CPU_CHUNK:2 * CPU_CHUNK])
+        parts = chunked(record, x_t, c, t)
+    assert calls == [len(x_t), CPU_CHUNK, CPU_CHUNK, 5]
+    torch.testing.assert_close(parts, whole, atol=1e-5, rtol=1e-5)
+    assert not torch.equal(parts[:CPU_CHUNK], parts[CPU_CHUNK:2 * CPU_CHUNK])
 
 
 def test_denoiser_rejects_bad_shapes():
@@ -349,8 +353,11 @@ def test_released_sizes_and_builders():
     full = MMDiffDenoiser()
     assert full.num_params() == 1_872_990
     assert full.num_params(trainable_only=True) == 1_779_675
-    assert isinstance(build_denoiser("diffpose", hid_dim=16, num_layers=1), DiffPoseDenoiser)
+    small = build_denoiser({"kind": "diffpose", "hid_dim": 16, "num_layers": 1})
+    assert isinstance(small, DiffPoseDenoiser) and small.cfg.kind == "diffpose"
+    assert isinstance(build_denoiser(small_cfg()), MMDiffDenoiser)
+    assert build_lifter({"hid_dim": 16, "num_layers": 1}).num_params() < GraFormer().num_params()
     with pytest.raises(ConfigError, match="hid_dims"):
-        build_denoiser("mmdiff", hid_dims=16)
-    with pytest.raises(ConfigError, match="unknown denoiser kind"):
-        build_denoiser("unet")
+        build_denoiser({"hid_dims": 16})
+    with pytest.raises(ConfigError, match="model.kind"):
+        build_denoiser({"kind": "unet"})

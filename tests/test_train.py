@@ -14,7 +14,11 @@ import pytest
 import torch
 
 from mmdiff.checkpoints import read_checkpoint
-from mmdiff.train import EMA, Dist, epoch_batches, fit, fit_lifter, step_lr
+from mmdiff.diffusion import BetaSchedule
+from mmdiff.ema import EMA
+from mmdiff.optim import step_lr
+from mmdiff.runtime import Dist, epoch_batches
+from mmdiff.train import denoiser_loss, fit, fit_lifter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_helpers import save_samples, tiny_config, tiny_samples  # noqa: E402
@@ -174,12 +178,11 @@ def test_gmm_noise_needs_sampled_kernels_and_uses_their_spread(tmp_path):
     import dataclasses
     import numpy as np
     from mmdiff.errors import ConfigError
-    from mmdiff.train import Dist, make_denoiser_step, make_schedule
     cfg = tiny_config(**{"diffusion.noise": "gmm"})
     with pytest.raises(ConfigError, match="sample_gmm"):
-        make_denoiser_step(cfg, make_schedule(cfg))
+        denoiser_loss(cfg, BetaSchedule.from_config(cfg.diffusion))
     cfg = cfg.replace({"data.sample_gmm": True})
-    step = make_denoiser_step(cfg, make_schedule(cfg))
+    step = denoiser_loss(cfg, BetaSchedule.from_config(cfg.diffusion))
     zero = lambda x_t, pose_2d, t: torch.zeros_like(x_t)  # noqa: E731 (loss = |eps|^2)
     batch = {"pose_2d": torch.zeros(64, 17, 2), "pose_3d": torch.zeros(64, 17, 3),
              "spread_2d": torch.zeros(64, 17, 2)}
@@ -199,7 +202,6 @@ def test_gmm_noise_needs_sampled_kernels_and_uses_their_spread(tmp_path):
 
 def test_train_steps_limits_the_timesteps_drawn():
     from mmdiff.errors import ConfigError
-    from mmdiff.train import make_denoiser_step, make_schedule
     seen = []
 
     def record(x_t, pose_2d, t):
@@ -209,11 +211,11 @@ def test_train_steps_limits_the_timesteps_drawn():
     batch = {"pose_2d": torch.zeros(64, 17, 2), "pose_3d": torch.zeros(64, 17, 3),
              "spread_2d": torch.zeros(64, 17, 2)}
     cfg = tiny_config(**{"diffusion.train_steps": 12})
-    step = make_denoiser_step(cfg, make_schedule(cfg))
+    step = denoiser_loss(cfg, BetaSchedule.from_config(cfg.diffusion))
     step(record, batch, torch.Generator().manual_seed(0), Dist())
     t = seen[-1]
     assert int(t.max()) <= 11 and int(t.min()) >= 0
     assert torch.equal(t[:32] + t[32:], torch.full((32,), 11))  # antithetic pairs within [0, 12)
     with pytest.raises(ConfigError, match="train_steps"):
         bad = tiny_config(**{"diffusion.train_steps": cfg.diffusion.num_steps + 1})
-        make_denoiser_step(bad, make_schedule(bad))
+        denoiser_loss(bad, BetaSchedule.from_config(bad.diffusion))

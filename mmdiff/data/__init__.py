@@ -8,7 +8,7 @@
 Embedded synthetic data (``mmdiff.data.synthetic``, ``motion``, ``detector``, ``gmm``) are
 separate modules, imported on their own.
 """
-from mmdiff.data.dataset import PoseDataset, PoseSamples, build_samples, load_samples
+from mmdiff.data.dataset import PoseDataset, PoseSamples, build_samples, load_samples, load_split
 from mmdiff.data.h36m import (ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS, action_base,
                               load_metadata_2d, load_positions_2d, load_positions_3d,
                               save_positions_2d, save_positions_3d)
@@ -17,4 +17,4 @@ from mmdiff.data.npz import load_npz_key, save_npz_atomic
 __all__ = ["ACTIONS", "TRAIN_SUBJECTS", "TEST_SUBJECTS", "action_base", "load_positions_3d",
            "load_positions_2d", "load_metadata_2d", "save_positions_3d", "save_positions_2d",
            "load_npz_key", "save_npz_atomic", "PoseSamples", "build_samples", "load_samples",
-           "PoseDataset"]
+           "load_split", "PoseDataset"]

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from mmdiff.camera import cameras_for, normalize_screen_coordinates, world_to_camera
 from mmdiff.data.h36m import ACTIONS, action_base, load_positions_2d, load_positions_3d
 from mmdiff.errors import DataError
+from mmdiff.runtime import mix_keys, uniforms
 from mmdiff.skeleton import NUM_JOINTS, flip_permutation, flip_pose, reduce_32_to_17
 
 
@@ -182,30 +183,28 @@ def load_samples(path_3d, path_2d, subjects, actions=None, stride: int = 1) -> P
                          actions=actions, stride=stride)
 
 
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+def load_split(data, split: str) -> PoseSamples:
+    """The train or test samples a config's ``data`` section names.
 
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic): a well-mixed hash."""
-    with np.errstate(over="ignore"):
-        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
-        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
-        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
-        return x ^ (x >> np.uint64(31))
+    data: a :class:`mmdiff.config.DataConfig` (paths, subjects, action filter, strides);
+    split: "train" (``train_subjects``, ``train_stride``) or "test" (``test_subjects``,
+    ``test_stride``).
+    """
+    if split not in ("train", "test"):
+        raise DataError(f"split: expected 'train' or 'test', found {split!r}")
+    subjects = data.train_subjects if split == "train" else data.test_subjects
+    stride = data.train_stride if split == "train" else data.test_stride
+    return load_samples(data.path_3d, data.path_2d, subjects, actions=data.actions or None,
+                        stride=stride)
 
 
 def item_uniforms(seed: int, epoch: int, index, num: int) -> np.ndarray:
     """Counter-based uniforms in [0, 1): (B,) item indices -> (B, num) float64.
 
-    Draw j of item i depends only on (seed, epoch, i, j), so a batch, a single item, any worker
-    split or a resumed run all see the same numbers.
+    Draw j of item i depends only on (seed, epoch, i, j) (:func:`mmdiff.runtime.mix_keys`), so a
+    batch, a single item, any worker split or a resumed run all see the same numbers.
     """
-    index = np.asarray(index, dtype=np.int64).astype(np.uint64)            # (B,)
-    key = _splitmix64(_splitmix64(np.full(index.shape, seed, dtype=np.uint64)) ^
-                      np.uint64(epoch))
-    key = _splitmix64(key ^ index)                                          # (B,)
-    draws = _splitmix64(key[:, None] ^ (np.arange(num, dtype=np.uint64) << np.uint64(40)))
-    return (draws >> np.uint64(11)).astype(np.float64) * 2.0 ** -53         # (B, num)
+    return uniforms(mix_keys(seed, epoch, np.asarray(index, dtype=np.int64)), num)   # (B, num)
 
 
 class PoseDataset(Dataset):

@@ -12,12 +12,14 @@ Parameter names follow DiffPose's ``GCNdiff``, so its released denoisers load st
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn as nn
 
-from mmdiff.models.graph import (ChebConv, GraphAttentionBlock, ResChebBlock, TimestepMLP,
-                                 adjacency_from_edges, count_params)
-from mmdiff.models.mmdiff import UVXYZ, DenoiserConfig, split_frames
+from mmdiff.models.common import (UVXYZ, DenoiserConfig, TimestepMLP, count_params,
+                                  split_frames)
+from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
 from mmdiff.skeleton import EDGES_17, NUM_JOINTS
 
 
@@ -36,7 +38,7 @@ class DiffPoseDenoiser(nn.Module):
 
     def __init__(self, cfg: DenoiserConfig | None = None):
         super().__init__()
-        cfg = cfg or DenoiserConfig()
+        cfg = dataclasses.replace(cfg or DenoiserConfig(), kind=self.kind)
         self.cfg = cfg
         h = cfg.hid_dim
         adj = adjacency_from_edges(EDGES_17, NUM_JOINTS)                  # (17, 17)

@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 
 from mmdiff.errors import DataError
-from mmdiff.models.graph import (ChebConv, GraphAttentionBlock, ResChebBlock,
-                                 adjacency_from_edges, count_params)
+from mmdiff.models.common import count_params
+from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
 from mmdiff.skeleton import EDGES_17, NUM_JOINTS
 
 

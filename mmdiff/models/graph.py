@@ -17,16 +17,8 @@ Layers, in the order the models use them:
   two-layer graph network whose adjacency ``A_hat`` is a learned parameter.
 * :class:`GraphAttentionBlock`: pre-norm residual attention + learnable-graph feed-forward.
 
-Speed notes (identical outputs to the reference implementation, up to float32 rounding):
-the Chebyshev polynomials are computed once and kept as a (non-persistent) buffer instead of on
-every call; a ChebConv multiplies all nodes' features at once (one GEMM per term, T_0 = I needs no
-node mixing) and applies each fixed (N, N) filter to every pose through a stride-0 batch, never a
-per-sample copy; the learned adjacency is normalised once per call, not per sample; linear layers
-are a GEMM plus an in-place bias add (:func:`linear`); attention folds 1/sqrt(d) into W_q and
-uses ``F.scaled_dot_product_attention`` in eval mode; the layer norm has a hand-written backward
-(:class:`_UnbiasedLayerNorm`); dropout masks come from 8 or 16 random bits (see
-:func:`dropout_mask`). Tried and slower on the CPU: one 288-wide GEMM for Q, K and V, one GEMM
-for all Chebyshev terms, ``torch.compile``.
+Speed: the layers say what they compute and call :mod:`mmdiff.models.kernels` to compute it
+fast on a CPU (same values up to float32 rounding; each kernel gives its measured gain).
 Parameter names and shapes follow the released checkpoints exactly (see checkpoints.py).
 """
 from __future__ import annotations
@@ -38,7 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmdiff.errors import DataError
+from mmdiff.errors import ConfigError, DataError
+from mmdiff.models import kernels
 
 
 # ----------------------------------------------------------------------------- fixed graphs
@@ -85,56 +78,6 @@ def chebyshev_polynomials(laplacian: torch.Tensor, K: int) -> torch.Tensor:
     return torch.stack(terms)
 
 
-# ----------------------------------------------------------------------------- dropout
-
-def random_ints(shape, bits: int, device=None) -> torch.Tensor:
-    """Uniform random signed integers of ``bits`` = 8 or 16 bits (int8 in [-128, 127] or int16 in
-    [-32768, 32767]) of the given shape, cut from 64-bit random words of the global torch
-    generator: 8 or 4 values per draw, 8x or 4x fewer draws than ``torch.rand``."""
-    dtype = {8: torch.int8, 16: torch.int16}[bits]
-    n, per_word = math.prod(shape), 64 // bits
-    words = torch.empty((n + per_word - 1) // per_word, dtype=torch.int64, device=device)
-    words.random_(-2**63, None)
-    return words.view(dtype)[:n].view(shape)
-
-
-def dropout_mask(shape, p: float, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Inverted-dropout mask: 0 with probability p, else 1 / (1 - p); float tensor of ``shape``.
-
-    Each element compares a random integer r with a threshold: r >= thr keeps it. Eight bits
-    suffice when p is a multiple of 1/256 (0.25 is exact); otherwise 16 bits (p within 1e-5).
-    The comparison is done in floating point, r -> clamp(r, thr - 1, thr) - (thr - 1), which
-    gives exactly 0 or 1 and on the CPU is several times cheaper than a boolean mask + where.
-    """
-    bits = 8 if float(p * 256).is_integer() else 16
-    thr = round(p * 2**bits) - 2**(bits - 1)                         # P(r < thr) = p
-    keep = random_ints(shape, bits, device).to(dtype).clamp_(thr - 1, thr).sub_(thr - 1)
-    return keep.mul_(1.0 / (1.0 - p))
-
-
-class Dropout(nn.Module):
-    """Inverted dropout: in training, zero each element with probability p and scale the rest by
-    1 / (1 - p); identity in eval mode. Same distribution as ``nn.Dropout`` (p rounded to a
-    multiple of 1/65536: 0.25 exactly, 0.1 within 1e-5), but several times cheaper on the CPU,
-    where drawing and applying the mask dominated the training step (see :func:`dropout_mask`).
-    x: any shape; returns the same shape.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        return x * dropout_mask(x.shape, self.p, x.device, x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
 # ----------------------------------------------------------------------------- Chebyshev convs
 
 class ChebConv(nn.Module):
@@ -155,13 +98,8 @@ class ChebConv(nn.Module):
         self.register_buffer("polys", polys, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, N, _ = x.shape
-        W = self.weight[:, 0]                                           # (K+1, in, out)
-        y = (x @ W[0]).add_(self.bias.view(-1))                         # T_0 = I: x W_0 + b
-        for k in range(1, W.shape[0]):                                  # + T_k x W_k: the same
-            T_k = self.polys[k].expand(B, N, N)                         # (N, N) filter for every
-            y.baddbmm_(T_k, x @ W[k])                                   # pose, summed in place
-        return y                                                        # (y is no view: safe)
+        # y = sum_k T_k x W_k + b over the K+1 fixed filters T_k (computed once, at init)
+        return kernels.cheb_conv(x, self.polys, self.weight[:, 0], self.bias.view(-1))
 
     def extra_repr(self) -> str:
         k1, _, c, d = self.weight.shape
@@ -174,7 +112,7 @@ class ChebConvReLU(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, adj: torch.Tensor, dropout: float = 0.1):
         super().__init__()
         self.gconv = ChebConv(in_dim, out_dim, adj)
-        self.dropout = Dropout(dropout)
+        self.dropout = kernels.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(F.relu(self.gconv(x), inplace=True))        # gconv output is fresh
@@ -203,44 +141,6 @@ class ResChebBlock(nn.Module):
 
 # ----------------------------------------------------------------------------- attention block
 
-class _UnbiasedLayerNorm(torch.autograd.Function):
-    """y = a * xhat + b with xhat = (x - mean) / (std + eps), std unbiased; over the last axis.
-
-    A hand-written backward: autograd through mean, norm and division takes about twice as long
-    on the CPU. With g = dL/dy * a, per row of n features,
-
-        dL/dx = (g - mean(g)) / (std + eps) - xhat * sum(g * xhat) / ((n - 1) std),
-
-    (mean(xhat) = 0 removes the other term); dL/da and dL/db are column sums of dL/dy * xhat and
-    dL/dy. A constant row (std = 0) has xhat = 0 and gets the gradient (g - mean(g)) / eps.
-    """
-
-    @staticmethod
-    def forward(ctx, x, a, b, eps: float):
-        n = x.shape[-1]
-        centred = x - x.mean(dim=-1, keepdim=True)
-        # unbiased std as a norm: much faster than torch.std on the CPU for short rows
-        std = torch.linalg.vector_norm(centred, dim=-1, keepdim=True).div_(math.sqrt(n - 1))
-        inv = (std + eps).reciprocal_()                                  # (..., 1)
-        xhat = centred.mul_(inv)
-        ctx.save_for_backward(xhat, inv, std, a)
-        return torch.addcmul(b, xhat, a)
-
-    @staticmethod
-    def backward(ctx, gy):
-        xhat, inv, std, a = ctx.saved_tensors
-        n = xhat.shape[-1]
-        gy = gy.contiguous()
-        gy_xhat = gy * xhat
-        grad_a = gy_xhat.reshape(-1, n).sum(0)
-        grad_b = gy.reshape(-1, n).sum(0)
-        g_dot_xhat = (gy_xhat @ a).unsqueeze_(-1)                        # sum(g * xhat)  (..., 1)
-        g_mean = (gy @ a).unsqueeze_(-1).div_(n)                         # mean(g)        (..., 1)
-        coef = g_dot_xhat.div_(std.clamp_min(1e-30).mul_(n - 1))
-        grad_x = torch.addcmul(g_mean.neg_(), gy, a).mul_(inv).addcmul_(xhat, coef, value=-1)
-        return grad_x, grad_a, grad_b, None
-
-
 class LayerNorm(nn.Module):
     """GraFormer's layer norm: a_2 * (x - mean) / (std + eps) + b_2 over the last axis.
 
@@ -256,7 +156,7 @@ class LayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _UnbiasedLayerNorm.apply(x, self.a_2, self.b_2, self.eps)
+        return kernels.layer_norm(x, self.a_2, self.b_2, self.eps)     # hand-written backward
 
 
 class MultiHeadAttention(nn.Module):
@@ -271,40 +171,23 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, dim: int, n_head: int, dropout: float = 0.1):
         super().__init__()
         if dim % n_head:
-            raise ValueError(f"feature size {dim} is not divisible by n_head={n_head}")
+            raise ConfigError(f"feature size {dim} is not divisible by n_head={n_head}")
         self.n_head = n_head
         self.linears = nn.ModuleList(nn.Linear(dim, dim) for _ in range(4))
-        self.dropout = Dropout(dropout)
+        self.dropout = kernels.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         B, N, C = x.shape
         H, d = self.n_head, C // self.n_head
         q_proj, k_proj, v_proj, out_proj = self.linears
-        scale = 1.0 / math.sqrt(d)                      # folded into W_q, b_q: saves a pass
-        q, k, v = (linear(x, proj, s).view(B, N, H, d).transpose(1, 2)
-                   for proj, s in ((q_proj, scale), (k_proj, None), (v_proj, None)))
-        attn = None                                                      # q, k, v: (B, H, N, d)
-        if return_attention or (self.training and self.dropout.p > 0):
-            attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)             # (B, H, N, N)
-            y = self.dropout(attn) @ v                                   # (B, H, N, d)
-        else:                                                            # fused kernel, eval
-            y = F.scaled_dot_product_attention(q, k, v, scale=1.0)
+        q = kernels.linear(x, q_proj, scale=1.0 / math.sqrt(d))   # Q / sqrt(d), folded into W_q
+        k = kernels.linear(x, k_proj)                                    # K
+        v = kernels.linear(x, v_proj)                                    # V
+        q, k, v = (z.view(B, N, H, d).transpose(1, 2) for z in (q, k, v))  # (B, H, N, d) each
+        y, attn = kernels.attention(q, k, v, self.dropout, self.training, return_attention)
         y = y.transpose(1, 2).reshape(B, N, C)                           # heads side by side
-        y = linear(y, out_proj)
+        y = kernels.linear(y, out_proj)                                  # W_o
         return (y, attn) if return_attention else y
-
-
-def linear(x: torch.Tensor, layer: nn.Linear, scale: float | None = None) -> torch.Tensor:
-    """``layer(x)``, optionally with weight and bias scaled: x (..., in) -> (..., out).
-
-    Computed as one GEMM plus an in-place bias add, which on the CPU is cheaper than the
-    ``addmm`` behind ``F.linear`` (that first copies the bias into the whole output).
-    """
-    w, b = layer.weight, layer.bias
-    if scale is not None:
-        w, b = w * scale, b * scale
-    y = x.reshape(-1, x.shape[-1]) @ w.t()
-    return y.add_(b).view(*x.shape[:-1], w.shape[0])
 
 
 class LearnableGraphConv(nn.Module):
@@ -321,13 +204,7 @@ class LearnableGraphConv(nn.Module):
         self.relu = relu
 
     def forward(self, x: torch.Tensor, lap: torch.Tensor) -> torch.Tensor:
-        B, N, _ = x.shape
-        lap = lap.expand(B, N, N)                                        # one L for every pose
-        if self.fc.in_features <= self.fc.out_features:
-            y = linear(torch.bmm(lap, x), self.fc)                       # mix nodes, then features
-        else:                                                            # same value, fewer FLOPs:
-            bias = self.fc.bias.expand(B, N, -1)                         # L (x W^T) + b
-            y = torch.baddbmm(bias, lap, x @ self.fc.weight.t())
+        y = kernels.graph_linear(lap, x, self.fc)                        # fc(L x)
         if not self.relu:
             return y
         return F.relu(y, inplace=not torch.is_grad_enabled())           # (in place: inference)
@@ -363,7 +240,7 @@ class PreNormResidual(nn.Module):
     def __init__(self, dim: int, dropout: float):
         super().__init__()
         self.norm = LayerNorm(dim)
-        self.dropout = Dropout(dropout)
+        self.dropout = kernels.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, fn) -> torch.Tensor:
         return x + self.dropout(fn(self.norm(x)))
@@ -398,44 +275,3 @@ class GraphAttentionBlock(nn.Module):
         x = self.sublayer[0](x, attend)
         x = self.sublayer[1](x, self.feed_forward)
         return (x, attn) if return_attention else x
-
-
-# ----------------------------------------------------------------------------- time embedding
-
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal embedding of diffusion timesteps (DDPM / tensor2tensor convention).
-
-    t: (B,) timesteps (int or float). Returns (B, dim) float32:
-    [sin(t w_0), ..., sin(t w_{h-1}), cos(t w_0), ..., cos(t w_{h-1})] with h = dim // 2 and
-    w_i = 10000^(-i / (h - 1)); an odd ``dim`` is padded with one zero column.
-    """
-    if t.dim() != 1:
-        raise DataError(f"timesteps must have shape (B,), got {tuple(t.shape)}")
-    half = dim // 2
-    freqs = torch.exp(torch.arange(half, dtype=torch.float32, device=t.device)
-                      * -(math.log(10000.0) / (half - 1)))              # (half,)
-    angles = t.float()[:, None] * freqs[None, :]                         # (B, half)
-    emb = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)      # (B, 2*half)
-    return F.pad(emb, (0, dim % 2))
-
-
-class TimestepMLP(nn.Module):
-    """Timestep embedding: sinusoid (emd_dim) -> Linear -> swish -> Linear (out_dim).
-
-    Holds ``dense`` (ModuleList of the two Linear layers, the released ``temb.dense``).
-    t (B,) -> (B, out_dim).
-    """
-
-    def __init__(self, emd_dim: int, out_dim: int):
-        super().__init__()
-        self.emd_dim = emd_dim
-        self.dense = nn.ModuleList([nn.Linear(emd_dim, out_dim), nn.Linear(out_dim, out_dim)])
-
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        h = timestep_embedding(t, self.emd_dim)
-        return self.dense[1](F.silu(self.dense[0](h)))
-
-
-def count_params(module: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters (elements) of a module."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -24,31 +24,17 @@ reference code) but frozen (``requires_grad=False``): they take no part in train
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import torch
 import torch.nn as nn
 
 from mmdiff.errors import DataError
-from mmdiff.models.graph import (ChebConv, GraphAttentionBlock, ResChebBlock, TimestepMLP,
-                                 adjacency_from_edges, count_params)
+from mmdiff.models import kernels
+from mmdiff.models.common import (UVXYZ, DenoiserConfig, TimestepMLP, count_params,
+                                  split_frames)
+from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
 from mmdiff.skeleton import EDGES_17, NUM_JOINTS
-
-UVXYZ = 5  # channels of a denoiser sample: u, v (normalised 2D) and x, y, z (metres)
-CPU_CHUNK = 192  # poses per chunk of a no-grad forward pass on the CPU
-
-
-@dataclass
-class DenoiserConfig:
-    """Denoiser hyper-parameters (the released MMDiff/DiffPose checkpoints use the defaults)."""
-    hid_dim: int = 96  # features per graph node
-    emd_dim: int = 96  # width of the sinusoidal timestep embedding (widened to 4*hid_dim)
-    num_layers: int = 5  # graph-attention + residual Chebyshev blocks per branch
-    n_head: int = 4  # attention heads
-    dropout: float = 0.25  # dropout of the attention blocks' residual branches (training)
-    cross_links: bool = True  # MMDiff: the 17 2D<->3D joint links (False = ablation)
-    attn_dropout: float = 0.1  # dropout on attention weights (training)
-    gconv_dropout: float = 0.1  # dropout after each Chebyshev conv of the residual blocks
 
 
 def cross_channel_edges(edges=EDGES_17, num_joints: int = NUM_JOINTS,
@@ -60,31 +46,6 @@ def cross_channel_edges(edges=EDGES_17, num_joints: int = NUM_JOINTS,
     if cross_links:
         out += [(j, j + num_joints) for j in range(num_joints)]
     return out
-
-
-def split_frames(x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor, name: str):
-    """Validate denoiser inputs and fold an optional frame axis into the batch.
-
-    x_t (B, J, 5) or (B, F, J, 5); pose_2d (B, J, 2) or (B, F, J, 2) (None allowed); t (B,).
-    Returns x (B*F, J, 5), c (B*F, J, 2) or None, t repeated per frame (B*F,), and the leading
-    shape to restore ((B,) or (B, F)).
-    """
-    if x_t.dim() not in (3, 4) or x_t.shape[-2:] != (NUM_JOINTS, UVXYZ):
-        raise DataError(f"{name}: x_t must be (B, {NUM_JOINTS}, 5) or (B, F, {NUM_JOINTS}, 5), "
-                        f"got {tuple(x_t.shape)}")
-    lead = x_t.shape[:-2]
-    if pose_2d is not None and pose_2d.shape != (*lead, NUM_JOINTS, 2):
-        raise DataError(f"{name}: pose_2d must be {(*lead, NUM_JOINTS, 2)} to match x_t, "
-                        f"got {tuple(pose_2d.shape)}")
-    t = torch.as_tensor(t, device=x_t.device)
-    if t.dim() == 0:
-        t = t.expand(lead[0])
-    if t.shape != (lead[0],):
-        raise DataError(f"{name}: t must be ({lead[0]},), got {tuple(t.shape)}")
-    frames = lead[1] if len(lead) == 2 else 1
-    x = x_t.reshape(-1, NUM_JOINTS, UVXYZ)                                # (B*F, J, 5)
-    c = pose_2d.reshape(-1, NUM_JOINTS, 2) if pose_2d is not None else None
-    return x, c, t.repeat_interleave(frames), lead
 
 
 class MMDiffDenoiser(nn.Module):
@@ -104,7 +65,7 @@ class MMDiffDenoiser(nn.Module):
 
     def __init__(self, cfg: DenoiserConfig | None = None):
         super().__init__()
-        cfg = cfg or DenoiserConfig()
+        cfg = dataclasses.replace(cfg or DenoiserConfig(), kind=self.kind)
         self.cfg = cfg
         J, h, n = NUM_JOINTS, cfg.hid_dim, cfg.num_layers
         temb_dim = 4 * h
@@ -144,15 +105,7 @@ class MMDiffDenoiser(nn.Module):
             raise DataError("MMDiffDenoiser: the 2D condition pose_2d (B, 17, 2) is required")
         x, c, t, lead = split_frames(x_t, pose_2d, t, "MMDiffDenoiser")
         maps = {"pose": [], "context": []}
-        n = CPU_CHUNK
-        if (x.device.type == "cpu" and x.shape[0] > n and not return_attention
-                and not torch.is_grad_enabled()):
-            # inference on the CPU: chunks of n poses keep each layer's activations in the cache
-            # (about 10 % faster at batch 1024); each pose gets the same result, up to rounding
-            eps = torch.cat([self._eps(*part, maps) for part in zip(x.split(n), c.split(n),
-                                                                    t.split(n))])
-        else:
-            eps = self._eps(x, c, t, maps, return_attention)
+        eps = self._eps(x, c, t, maps, return_attention)
         eps = eps.reshape(*lead, NUM_JOINTS, UVXYZ)                         # like x_t
         return (eps, maps) if return_attention else eps
 
@@ -167,7 +120,7 @@ class MMDiffDenoiser(nn.Module):
 
         # 2. 2D context branch, its 17 joint nodes mapped to the 34 graph nodes
         ctx = self.gconv_input_t(c)                                      # (B, J, hid)
-        ctx = self._nodes_17_to_34(ctx)                                  # (B, 2J, hid)
+        ctx = kernels.node_linear(ctx, self.fc3)                         # (B, 2J, hid) fc3 on nodes
 
         # 3. the two branches, exchanging features after every attention block
         h = self.gconv_input(nodes) + ctx                                # (B, 2J, hid)
@@ -185,17 +138,6 @@ class MMDiffDenoiser(nn.Module):
         out = self.gconv_output(h)                                       # (B, 2J, 3)
         out = torch.cat([out[:, :J], out[:, J:]], dim=-1)                # (B, J, 6)
         return self.fc2(out)                                             # (B, J, 5)
-
-    def _nodes_17_to_34(self, ctx: torch.Tensor) -> torch.Tensor:
-        """fc3 applied along the node axis: out[b, m] = sum_n W[m, n] ctx[b, n] + bias[m].
-
-        Same value as ``fc3(ctx.transpose(1, 2)).transpose(1, 2)``, but the result is laid out
-        contiguously (B, 34, hid); the transposed layout would slow down every later layer of
-        the context branch. ctx (B, 17, hid) -> (B, 34, hid).
-        """
-        B, J, C = ctx.shape
-        w, b = self.fc3.weight, self.fc3.bias                            # (2J, J), (2J,)
-        return torch.baddbmm(b.view(1, -1, 1).expand(B, -1, C), w.expand(B, -1, -1), ctx)
 
     @staticmethod
     def _attend(block, h, maps, keep):

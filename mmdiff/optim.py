@@ -1,0 +1,26 @@
+"""Optimisers and the learning-rate schedule of both training loops.
+
+    optimizer = make_optimizer(model.parameters(), "Adam", lr=1e-3)
+    lr = step_lr(1e-3, gamma=0.9, every=60, epoch=e)     # lr of epoch e
+"""
+from __future__ import annotations
+
+import torch
+
+from mmdiff.errors import ConfigError
+
+
+def step_lr(lr0: float, gamma: float, every: int, epoch: int) -> float:
+    """Step decay: ``lr0 * gamma ** (epoch // every)`` (every <= 0: constant)."""
+    return lr0 * gamma ** (epoch // every) if every > 0 else lr0
+
+
+def make_optimizer(params, name: str, lr: float, weight_decay=0.0, amsgrad=False, eps=1e-8):
+    """Adam (the paper's), AdamW or SGD with momentum 0.9."""
+    if name == "Adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, amsgrad=amsgrad, eps=eps)
+    if name == "AdamW":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, amsgrad=amsgrad, eps=eps)
+    if name == "SGD":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ConfigError(f"optim.optimizer: expected Adam, AdamW or SGD, found {name!r}")
