@@ -190,7 +190,7 @@ def qrot(q, v):
     Returns (..., 3), numpy or torch like the inputs (both must be the same kind).
     """
     if q.shape[-1] != 4 or v.shape[-1] != 3:
-        raise ValueError(f"qrot expects q (..., 4) and v (..., 3), got {tuple(q.shape)} and "
+        raise DataError(f"qrot expects q (..., 4) and v (..., 3), got {tuple(q.shape)} and "
                          f"{tuple(v.shape)}")
     w, qvec = q[..., :1], q[..., 1:]
     uv = _cross(qvec, v)           # (..., 3)
@@ -216,7 +216,7 @@ def _as_like(arr: np.ndarray, X):
 def world_to_camera(X, camera: Camera):
     """World -> camera coordinates. X: (..., 3) metres (numpy or torch). Returns (..., 3) metres."""
     if X.shape[-1] != 3:
-        raise ValueError(f"world_to_camera expects (..., 3), got {tuple(X.shape)}")
+        raise DataError(f"world_to_camera expects (..., 3), got {tuple(X.shape)}")
     q_inv = _as_like(qinverse(camera.orientation), X)
     return qrot(q_inv, X - _as_like(camera.translation, X))
 
@@ -224,7 +224,7 @@ def world_to_camera(X, camera: Camera):
 def camera_to_world(X, camera: Camera):
     """Camera -> world coordinates. X: (..., 3) metres (numpy or torch). Returns (..., 3) metres."""
     if X.shape[-1] != 3:
-        raise ValueError(f"camera_to_world expects (..., 3), got {tuple(X.shape)}")
+        raise DataError(f"camera_to_world expects (..., 3), got {tuple(X.shape)}")
     return qrot(_as_like(camera.orientation, X), X) + _as_like(camera.translation, X)
 
 
@@ -239,7 +239,7 @@ def project_to_2d(X_cam, camera: Camera, distort: bool = True):
     (no clamp). Returns (..., 2) pixels: f * m' + c.
     """
     if X_cam.shape[-1] != 3:
-        raise ValueError(f"project_to_2d expects (..., 3) camera coordinates, got "
+        raise DataError(f"project_to_2d expects (..., 3) camera coordinates, got "
                          f"{tuple(X_cam.shape)}")
     m = X_cam[..., :2] / X_cam[..., 2:3]                                   # (..., 2)
     if distort:
@@ -260,7 +260,7 @@ def normalize_screen_coordinates(X, w: int, h: int):
     so v spans [-h/w, h/w]. Returns a new (..., 2) array of the input's kind.
     """
     if X.shape[-1] != 2:
-        raise ValueError(f"normalize_screen_coordinates expects (..., 2), got {tuple(X.shape)}")
+        raise DataError(f"normalize_screen_coordinates expects (..., 2), got {tuple(X.shape)}")
     offset = _as_like(np.array([1.0, h / w]), X)
     return X / w * 2 - offset
 
@@ -268,6 +268,6 @@ def normalize_screen_coordinates(X, w: int, h: int):
 def image_coordinates(X, w: int, h: int):
     """Normalised screen coordinates (..., 2) -> pixels (..., 2); inverse of the above."""
     if X.shape[-1] != 2:
-        raise ValueError(f"image_coordinates expects (..., 2), got {tuple(X.shape)}")
+        raise DataError(f"image_coordinates expects (..., 2), got {tuple(X.shape)}")
     offset = _as_like(np.array([1.0, h / w]), X)
     return (X + offset) * w / 2

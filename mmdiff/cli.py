@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from mmdiff.cpu import keep_freed_memory, set_threads
-from mmdiff.errors import MmdiffError
+from mmdiff.errors import ConfigError, MmdiffError
 
 
 def _cmd_data_synth(args):
@@ -283,7 +283,7 @@ def main(argv=None) -> int:
         args.bench_args = bench_args
     try:
         set_threads(args.threads)
-    except ValueError as err:                 # set_threads owns the check
+    except ConfigError as err:                # set_threads owns the check
         print(f"mmdiff: error: --threads: {err}", file=sys.stderr)
         return 2
     keep_freed_memory()                       # see mmdiff/cpu.py: fewer page faults, ~20 %

@@ -17,6 +17,8 @@ import ctypes
 import ctypes.util
 import sys
 
+from mmdiff.errors import ConfigError
+
 M_TRIM_THRESHOLD = -1   # glibc mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's largest allowed mmap threshold on 64-bit systems
@@ -44,7 +46,7 @@ def set_threads(threads: int) -> None:
     core). Two torch processes sharing the cores each with all of them run about ten times
     slower than either alone here; give each its share."""
     if threads < 0:
-        raise ValueError(f"threads must be >= 0, got {threads}")
+        raise ConfigError(f"threads must be >= 0, got {threads}")
     if threads:
         import torch                      # here: ``mmdiff --help`` need not load torch
         torch.set_num_threads(threads)

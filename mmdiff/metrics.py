@@ -53,7 +53,7 @@ def _reduce(per_pose: torch.Tensor, reduction: str) -> torch.Tensor:
         return per_pose.mean()
     if reduction == "none":
         return per_pose
-    raise ValueError(f"reduction must be 'mean' or 'none', found {reduction!r}")
+    raise DataError(f"reduction must be 'mean' or 'none', found {reduction!r}")
 
 
 # --- protocol 1 and 2 -----------------------------------------------------------------------

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from mmdiff.atomic import write_atomic
+from mmdiff.errors import DataError
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 MAX_TEXT = 2000
@@ -94,7 +95,7 @@ def clean_file(path, check: bool = False) -> bool:
         original = path.read_text(encoding="utf-8")
         nb = json.loads(original)
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable notebook ({exc})") from exc
+        raise DataError(f"{path}: not a readable notebook ({exc})") from exc
     cleaned = _dumps(clean_notebook(nb))
     changed = cleaned != original
     if changed and not check:

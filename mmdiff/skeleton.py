@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mmdiff.errors import DataError
+
 # --- 32-joint motion-capture skeleton -------------------------------------------------------
 PARENTS_32 = (-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 13, 14, 12,
               16, 17, 18, 19, 20, 19, 22, 12, 24, 25, 26, 27, 28, 27, 30)
@@ -46,7 +48,7 @@ def reduce_32_to_17(pose):
     pose: (..., 32, C) numpy array or tensor. Returns (..., 17, C), a new array.
     """
     if pose.shape[-2] != 32:
-        raise ValueError(f"reduce_32_to_17 expects (..., 32, C), got shape {tuple(pose.shape)}")
+        raise DataError(f"reduce_32_to_17 expects (..., 32, C), got shape {tuple(pose.shape)}")
     return pose[..., list(KEEP_17), :]
 
 

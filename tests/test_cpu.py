@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mmdiff.cpu import keep_freed_memory, set_threads
+from mmdiff.errors import ConfigError
 
 FAULTS = """
 import resource, sys, torch
@@ -45,7 +46,7 @@ def test_set_threads_and_bad_count():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-    with pytest.raises(ValueError, match="threads"):
+    with pytest.raises(ConfigError, match="threads"):
         set_threads(-1)
 
 

@@ -55,7 +55,7 @@ def test_em_is_reproducible_and_well_formed():
 
 
 def test_fit_gmm_rejects_bad_shapes():
-    with pytest.raises(ValueError, match=r"\(B, N >= K, 2\)"):
+    with pytest.raises(DataError, match=r"\(B, N >= K, 2\)"):
         gmm.fit_gmm(np.zeros((10, 2)), 3)
 
 

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from mmdiff import skeleton as sk
+from mmdiff.errors import DataError
 
 
 def test_subset_indices_and_names():
@@ -73,5 +74,5 @@ def test_reduce_and_bone_lengths(rng):
     lengths = sk.bone_lengths(pos17)
     assert lengths.shape == (5, 16)
     assert np.allclose(lengths[:, 0], np.linalg.norm(pos17[:, 1] - pos17[:, 0], axis=-1))
-    with pytest.raises(ValueError, match="32"):
+    with pytest.raises(DataError, match="32"):
         sk.reduce_32_to_17(pos17)

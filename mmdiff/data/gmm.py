@@ -92,7 +92,7 @@ def fit_gmm(x: np.ndarray, num_kernels: int = DEFAULT_KERNELS, seed: int = 0, it
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 3 or x.shape[-1] != 2 or x.shape[1] < num_kernels or num_kernels < 1:
-        raise ValueError(f"fit_gmm expects samples (B, N >= K, 2) and K >= 1; got {x.shape}, "
+        raise DataError(f"fit_gmm expects samples (B, N >= K, 2) and K >= 1; got {x.shape}, "
                          f"K={num_kernels}")
     fixed = int(np.clip(fixed_means, 0, num_kernels))
     weights, means, spreads = _init(x, num_kernels, np.random.default_rng(seed), fixed)
