@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 
 from mmdiff.camera import cameras_for, normalize_screen_coordinates, world_to_camera
 from mmdiff.data.h36m import ACTIONS, action_base, load_positions_2d, load_positions_3d
+from mmdiff.diffusion.noise import pick_kernels
 from mmdiff.errors import DataError
 from mmdiff.runtime import mix_keys, uniforms
 from mmdiff.skeleton import NUM_JOINTS, flip_permutation, flip_pose, reduce_32_to_17
@@ -247,9 +248,7 @@ class PoseDataset(Dataset):
     @staticmethod
     def _draw_kernels(kernels: np.ndarray, u: np.ndarray):
         """kernels (B, 17, K, 5), u (B, 17) uniforms -> means (B, 17, 2), spreads (B, 17, 2)."""
-        cum = np.cumsum(kernels[..., 0], axis=-1)                         # (B, 17, K)
-        target = u * cum[..., -1]                                          # (B, 17)
-        k = np.minimum((cum <= target[..., None]).sum(-1), kernels.shape[2] - 1)  # (B, 17)
+        k = pick_kernels(torch.from_numpy(kernels[..., 0]), torch.from_numpy(u)).numpy()
         chosen = np.take_along_axis(kernels, k[..., None, None], axis=2)[:, :, 0]  # (B, 17, 5)
         return chosen[..., 1:3], chosen[..., 3:5]
 

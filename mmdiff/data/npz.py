@@ -12,7 +12,6 @@ anything is called. Plain (non-object) members are read with ``allow_pickle=Fals
 from __future__ import annotations
 
 import collections
-import os
 import pickle
 import zipfile
 from pathlib import Path
