@@ -16,13 +16,12 @@ Errors (:class:`mmdiff.errors.ConfigError`) name the file, the section and the k
 close match for a typo, and say which type was expected. Command-line overrides
 ``--set section.key=value`` are parsed with the type of the field they replace.
 
-YAML note: PyYAML reads ``1e-3`` (no dot) as a string; float fields accept such numeric strings.
+YAML note: PyYAML reads ``1e-3`` (no dot) as a string; float fields accept such numeric strings
+(the checks are in :mod:`mmdiff.typed`).
 """
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,6 +31,7 @@ import yaml
 from mmdiff.errors import ConfigError
 from mmdiff.models.common import DenoiserConfig
 from mmdiff.models.graformer import GraFormerConfig
+from mmdiff.typed import apply, nest
 
 PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -142,11 +142,11 @@ class Config:
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "Config":
         """Build a config from a nested dict (e.g. the one stored in a checkpoint).
         Missing keys keep their defaults; unknown keys and wrong types raise ConfigError."""
-        return _apply(cls(), data, source)
+        return apply(cls(), data, source)
 
     def replace(self, overrides: Mapping[str, Any]) -> "Config":
         """A new config with ``{"section.key": value}`` overrides applied (self is unchanged)."""
-        return _apply(self, _nest(overrides, "<overrides>"), "<overrides>", parse_strings=True)
+        return apply(self, nest(overrides, "<overrides>"), "<overrides>", parse_strings=True)
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(Config))
@@ -200,6 +200,24 @@ def save_config(cfg: Config, path: str | Path) -> Path:
     return path
 
 
+# ----------------------------------------------------------------------------- checks
+
+def check_noise(cfg: Config) -> None:
+    """The forward-noise settings of ``cfg`` fit together (raise ConfigError naming the key)."""
+    d = cfg.diffusion
+    if d.noise not in ("scale", "gmm"):
+        raise ConfigError(f"diffusion.noise: expected 'scale' or 'gmm', found {d.noise!r}")
+    if d.noise == "gmm" and not cfg.data.sample_gmm:
+        raise ConfigError("diffusion.noise: 'gmm' scales u, v by the spread of a drawn GMM kernel; "
+                          "set data.sample_gmm: true (and use a *_gmm.npz 2D file)")
+    if len(d.noise_scale) != 5:
+        raise ConfigError(f"diffusion.noise_scale: expected 5 values (u, v, x, y, z), "
+                          f"found {len(d.noise_scale)}")
+    if not 0 <= d.train_steps <= d.num_steps:
+        raise ConfigError(f"diffusion.train_steps: expected 0 or 1..{d.num_steps}, "
+                          f"found {d.train_steps}")
+
+
 # ----------------------------------------------------------------------------- internals
 
 def _load_file(path: Path, seen: tuple[Path, ...]) -> Config:
@@ -217,127 +235,4 @@ def _load_file(path: Path, seen: tuple[Path, ...]) -> Config:
     cfg = Config()
     if base is not None:
         cfg = _load_file(resolve_config_path(path.parent / str(base)), seen + (path.resolve(),))
-    return _apply(cfg, raw, str(path))
-
-
-def _nest(flat: Mapping[str, Any], source: str) -> dict[str, dict[str, Any]]:
-    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``; already nested mappings pass through."""
-    nested: dict[str, dict[str, Any]] = {}
-    for key, value in flat.items():
-        if isinstance(value, Mapping) and "." not in key:
-            nested.setdefault(key, {}).update(value)
-            continue
-        section, sep, name = key.partition(".")
-        if not sep:
-            raise ConfigError(f"{source}: override key {key!r} must look like section.key")
-        nested.setdefault(section, {})[name] = value
-    return nested
-
-
-def _suggest(name: str, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _apply(cfg: Config, data: Mapping[str, Any], source: str, parse_strings: bool = False) -> Config:
-    """A copy of ``cfg`` with the nested mapping ``data`` applied, every key checked."""
-    sections = {}
-    for section, values in data.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section {section!r}{_suggest(section, SECTIONS)};"
-                              f" sections are {', '.join(SECTIONS)}")
-        if values is None:
-            continue
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"{source}: section {section!r} must be a mapping of keys, "
-                              f"found {type(values).__name__}")
-        current = getattr(cfg, section)
-        hints = typing.get_type_hints(type(current))
-        changes = {}
-        for key, value in values.items():
-            if key not in hints:
-                raise ConfigError(f"{source}: unknown key {key!r} in section {section!r}"
-                                  f"{_suggest(key, hints)}; keys are {', '.join(hints)}")
-            where = f"{source}: {section}.{key}"
-            if parse_strings and isinstance(value, str):
-                value = _parse_string(value, hints[key], where)
-            changes[key] = _check(value, hints[key], where)
-        sections[section] = dataclasses.replace(current, **changes)
-    return dataclasses.replace(cfg, **sections)
-
-
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _check(value: Any, tp, where: str) -> Any:
-    """Return ``value`` converted to ``tp`` where lossless (int -> float, numeric str -> float),
-    else raise ConfigError saying what was expected and found."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _check(value, inner[0], where)
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list of {_type_name(item_tp)}, "
-                              f"found {type(value).__name__} {value!r}")
-        return [_check(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    raise ConfigError(f"{where}: expected {_type_name(tp)}, found {type(value).__name__} {value!r}")
-
-
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-
-
-def _parse_string(text: str, tp, where: str) -> Any:
-    """Parse a command-line value with the type of the field it replaces."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        if text.lower() in ("none", "null", "~"):
-            return None
-        tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
-        origin = typing.get_origin(tp)
-    if tp is bool:
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise ConfigError(f"{where}: expected a bool (true/false), found {text!r}")
-    if tp is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ConfigError(f"{where}: expected int, found {text!r}") from None
-    if tp is float:
-        try:
-            return float(text)
-        except ValueError:
-            raise ConfigError(f"{where}: expected float, found {text!r}") from None
-    if origin is list:
-        if text.startswith("["):
-            return yaml.safe_load(text)
-        (item_tp,) = typing.get_args(tp)
-        parts = [p.strip() for p in text.split(",") if p.strip()]
-        return [_parse_string(p, item_tp, where) for p in parts]
-    return text
+    return apply(cfg, raw, str(path))

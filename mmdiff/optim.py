@@ -1,9 +1,12 @@
 """Optimisers and the learning-rate schedule of both training loops.
 
     optimizer = make_optimizer(model.parameters(), "Adam", lr=1e-3)
-    lr = step_lr(1e-3, gamma=0.9, every=60, epoch=e)     # lr of epoch e
+    schedule = StepDecay(1e-3, gamma=0.9, every=60)
+    lr = schedule.at(epoch)                              # lr of epoch e
 """
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -13,6 +16,22 @@ from mmdiff.errors import ConfigError
 def step_lr(lr0: float, gamma: float, every: int, epoch: int) -> float:
     """Step decay: ``lr0 * gamma ** (epoch // every)`` (every <= 0: constant)."""
     return lr0 * gamma ** (epoch // every) if every > 0 else lr0
+
+
+@dataclass(frozen=True)
+class StepDecay:
+    """Step decay of the learning rate: lr0, times gamma every ``every`` epochs (0 = constant)."""
+    lr0: float
+    gamma: float = 1.0
+    every: int = 0
+
+    def at(self, epoch: int) -> float:
+        """The learning rate of epoch ``epoch`` (0-based)."""
+        return step_lr(self.lr0, self.gamma, self.every, epoch)
+
+    def state(self) -> dict:
+        """Plain fields, stored in checkpoints."""
+        return {"kind": "step", **asdict(self)}
 
 
 def make_optimizer(params, name: str, lr: float, weight_decay=0.0, amsgrad=False, eps=1e-8):

@@ -28,9 +28,10 @@ import torch
 from mmdiff.checkpoints import read_checkpoint, save_checkpoint
 from mmdiff.config import Config, save_config
 from mmdiff.errors import CheckpointError
+from mmdiff.runtime import Dist
 
 __all__ = ["RunFolder", "Position", "StopSignal", "save_state", "restore_state",
-           "resume_config", "exit_code"]
+           "resume_config", "exit_code", "open_run"]
 
 
 class RunFolder:
@@ -158,3 +159,18 @@ def resume_config(cfg: Config, ckpt: Path) -> Config:
     return stored.replace({"train.epochs": max(stored.train.epochs, cfg.train.epochs),
                            "lifter_train.epochs": max(stored.lifter_train.epochs,
                                                       cfg.lifter_train.epochs)})
+
+
+def open_run(cfg: Config, run_dir, device, resume: bool, default_name: str):
+    """Start (or continue) a run: the distributed context, the run folder with its config.yml,
+    and on resume the stored config and its checkpoint. Returns (cfg, dist, run, ckpt or None)."""
+    dist = Dist.from_env(device)
+    run_dir = Path(run_dir) if run_dir is not None else Path("exp") / default_name
+    ckpt = run_dir / "ckpt.pth"
+    if resume and not ckpt.is_file():
+        raise CheckpointError(f"--resume: no checkpoint {ckpt} to continue from")
+    if resume:
+        cfg = resume_config(cfg, ckpt)
+    run = RunFolder(run_dir, enabled=dist.is_main)
+    run.write_config(cfg)
+    return cfg, dist, run, (ckpt if resume else None)

@@ -8,6 +8,10 @@ random seed, which process of a distributed job.
 Seeds. Every random stream of the kit is keyed by integers (seed, epoch, batch, stream, item
 index...) through one counter-based hash, SplitMix64 (:func:`mix_keys`): the same keys give the
 same stream whatever the batching, the number of workers or processes, or a resume mid-epoch.
+
+Distributed: under ``torchrun`` the training model is wrapped in DistributedDataParallel (gloo on
+CPU, NCCL on CUDA), ``train.batch_size`` is the global batch, losses and validation predictions
+are reduced across processes, and only rank 0 writes files.
 """
 from __future__ import annotations
 

@@ -15,11 +15,8 @@ Exact repeatability. All randomness is derived from ``(train.seed, epoch, batch)
   process taking its rows, so N processes draw what one process would;
 - dropout: the global torch RNG, reseeded before every step from ``(seed, epoch, batch, rank)``.
 So a run resumed from a mid-epoch checkpoint ends with the same weights as an uninterrupted one,
-and a 2-process run with dropout 0 matches a 1-process run with the same global batch.
-
-Distributed: under ``torchrun`` the model is wrapped in DistributedDataParallel (gloo on CPU,
-NCCL on CUDA), ``train.batch_size`` is the global batch, losses and validation predictions are
-reduced across processes, and only rank 0 writes files.
+and a 2-process run (``torchrun``, :class:`mmdiff.runtime.Dist`; ``train.batch_size`` is the
+global batch) with dropout 0 matches a 1-process run.
 """
 from __future__ import annotations
 
@@ -34,15 +31,14 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
-from mmdiff.config import Config
+from mmdiff.config import Config, check_noise
 from mmdiff.data.dataset import PoseDataset, load_split
 from mmdiff.diffusion import BetaSchedule, antithetic_timesteps
 from mmdiff.ema import EMA
-from mmdiff.errors import CheckpointError, ConfigError
 from mmdiff.evaluate import validate
 from mmdiff.models import build_denoiser, build_lifter
-from mmdiff.optim import make_optimizer, step_lr
-from mmdiff.runs import (Position, RunFolder, StopSignal, restore_state, resume_config,
+from mmdiff.optim import StepDecay, make_optimizer
+from mmdiff.runs import (Position, RunFolder, StopSignal, open_run, restore_state,
                          save_state)
 from mmdiff.runtime import Dist, derive_seed, epoch_batches
 
@@ -68,7 +64,7 @@ def denoiser_loss(cfg: Config, schedule: BetaSchedule) -> LossFn:
     by the spread of the GMM kernel the dataset drew for each joint (DiffPose).
     """
     d = cfg.diffusion
-    _check_noise(cfg)
+    check_noise(cfg)
     scale = torch.tensor(d.noise_scale, dtype=torch.float32)            # (5,) u, v, x, y, z
     num_steps = d.train_steps or d.num_steps                             # t drawn in [0, n)
 
@@ -95,21 +91,6 @@ def denoiser_loss(cfg: Config, schedule: BetaSchedule) -> LossFn:
     return loss
 
 
-def _check_noise(cfg: Config) -> None:
-    d = cfg.diffusion
-    if d.noise not in ("scale", "gmm"):
-        raise ConfigError(f"diffusion.noise: expected 'scale' or 'gmm', found {d.noise!r}")
-    if d.noise == "gmm" and not cfg.data.sample_gmm:
-        raise ConfigError("diffusion.noise: 'gmm' scales u, v by the spread of a drawn GMM kernel; "
-                          "set data.sample_gmm: true (and use a *_gmm.npz 2D file)")
-    if len(d.noise_scale) != 5:
-        raise ConfigError(f"diffusion.noise_scale: expected 5 values (u, v, x, y, z), "
-                          f"found {len(d.noise_scale)}")
-    if not 0 <= d.train_steps <= d.num_steps:
-        raise ConfigError(f"diffusion.train_steps: expected 0 or 1..{d.num_steps}, "
-                          f"found {d.train_steps}")
-
-
 # ----------------------------------------------------------------------------- the loop
 
 @dataclass
@@ -121,9 +102,7 @@ class Stage:
     optimizer: torch.optim.Optimizer
     epochs: int
     batch_size: int                           # global batch
-    lr: float                                 # lr of epoch 0 ...
-    lr_gamma: float                           # ... times lr_gamma every lr_every epochs
-    lr_every: int
+    lr: StepDecay                             # learning rate per epoch
     grad_clip: float                          # max gradient norm (0 = off)
     ema: EMA | None = None
 
@@ -169,10 +148,6 @@ class Trainer:
         model = self.stage.model   # the released layout's unused heads are frozen: DDP skips them
         self.ddp = torch.nn.parallel.DistributedDataParallel(model) if self.dist.active else model
 
-    def lr(self, epoch: int) -> float:
-        s = self.stage
-        return step_lr(s.lr, s.lr_gamma, s.lr_every, epoch)
-
     def fit(self, max_steps: int | None = None) -> FitResult:
         """Train from ``self.pos`` to the last epoch; checkpoint every epoch and on a stop signal.
         ``max_steps`` stops (and checkpoints) after that many optimiser steps in total."""
@@ -198,7 +173,7 @@ class Trainer:
         """Train the rest of the current epoch. Returns False when stopped early."""
         from tqdm.auto import tqdm
         epoch, s = self.pos.epoch, self.stage
-        lr = self.lr(epoch)
+        lr = s.lr.at(epoch)
         for group in s.optimizer.param_groups:
             group["lr"] = lr
         self.train_set.set_epoch(epoch)
@@ -254,7 +229,7 @@ class Trainer:
         epoch = self.pos.epoch
         total, count = self.dist.sum([self.pos.loss_sum, self.pos.loss_count])
         row = {"epoch": epoch, "step": self.pos.step, "loss": total / max(count, 1),
-               "lr": self.lr(epoch), "seconds": round(seconds, 3),
+               "lr": self.stage.lr.at(epoch), "seconds": round(seconds, 3),
                "poses_per_s": round(count / max(seconds, 1e-9), 1)}
         every = self.cfg.train.validate_every
         validating = self.validate is not None and every > 0
@@ -292,10 +267,8 @@ class Trainer:
         """A resumable checkpoint in the run folder (main process only)."""
         if self.run.enabled:
             s = self.stage
-            lr_state = {"kind": "step", "lr0": s.lr, "gamma": s.lr_gamma, "every": s.lr_every,
-                        "epoch": self.pos.epoch}
             save_state(self.run.checkpoint(name), s.name, s.model, s.optimizer, self.pos,
-                       self.history, self.cfg, lr_state, s.ema)
+                       self.history, self.cfg, {**s.lr.state(), "epoch": self.pos.epoch}, s.ema)
 
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint written by :meth:`save`."""
@@ -316,14 +289,14 @@ def fit_lifter(cfg: Config, run_dir: str | Path | None = None, *, resume: bool =
     ``train_samples`` / ``test_samples`` (PoseSamples) replace the files named by ``cfg.data``.
     ``max_steps`` stops (and checkpoints) after that many optimiser steps in total.
     """
-    cfg, dist, run, ckpt = _start(cfg, run_dir, device, resume, "lifter")
+    cfg, dist, run, ckpt = open_run(cfg, run_dir, device, resume, "lifter")
     torch.manual_seed(cfg.train.seed)
     model = build_lifter(cfg.lifter).to(dist.device)
     lt = cfg.lifter_train
     test = test_samples if test_samples is not None else load_split(cfg.data, "test")
     stage = Stage("lifter", model, lifter_loss, make_optimizer(model.parameters(), "Adam", lt.lr),
-                  epochs=lt.epochs, batch_size=lt.batch_size, lr=lt.lr, lr_gamma=lt.lr_gamma,
-                  lr_every=lt.lr_decay_every, grad_clip=lt.grad_clip)
+                  epochs=lt.epochs, batch_size=lt.batch_size,
+                  lr=StepDecay(lt.lr, lt.lr_gamma, lt.lr_decay_every), grad_clip=lt.grad_clip)
     trainer = Trainer(cfg, stage, _train_set(cfg, train_samples),
                       lambda m: validate(cfg, m, None, test, dist, progress=progress), run, dist,
                       Hooks(on_step, on_epoch, progress))
@@ -344,7 +317,7 @@ def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False,
     Returns a FitResult whose ``model`` holds the EMA weights when EMA is on.
     """
     from mmdiff.checkpoints import load_lifter
-    cfg, dist, run, ckpt = _start(cfg, run_dir, device, resume, "mmdiff")
+    cfg, dist, run, ckpt = open_run(cfg, run_dir, device, resume, "mmdiff")
     torch.manual_seed(cfg.train.seed)
     model = build_denoiser(cfg.model).to(dist.device)
     if lifter is None and cfg.lifter.checkpoint and Path(cfg.lifter.checkpoint).is_file():
@@ -360,26 +333,12 @@ def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False,
     stage = Stage("denoiser", model, denoiser_loss(cfg, BetaSchedule.from_config(cfg.diffusion)),
                   make_optimizer(model.parameters(), o.optimizer, o.lr, o.weight_decay,
                                  o.amsgrad, o.eps),
-                  epochs=cfg.train.epochs, batch_size=cfg.train.batch_size, lr=o.lr,
-                  lr_gamma=o.lr_gamma, lr_every=o.lr_decay_every, grad_clip=o.grad_clip,
+                  epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
+                  lr=StepDecay(o.lr, o.lr_gamma, o.lr_decay_every), grad_clip=o.grad_clip,
                   ema=EMA(model, cfg.train.ema_rate) if cfg.train.ema else None)
     trainer = Trainer(cfg, stage, _train_set(cfg, train_samples), validate_fn, run, dist,
                       Hooks(on_step, on_epoch, progress))
     return _run(trainer, ckpt, max_steps)
-
-
-def _start(cfg: Config, run_dir, device, resume: bool, default_name: str):
-    """Distributed context, run folder and (on resume) the stored config and its checkpoint."""
-    dist = Dist.from_env(device)
-    run_dir = Path(run_dir) if run_dir is not None else Path("exp") / default_name
-    ckpt = run_dir / "ckpt.pth"
-    if resume and not ckpt.is_file():
-        raise CheckpointError(f"--resume: no checkpoint {ckpt} to continue from")
-    if resume:
-        cfg = resume_config(cfg, ckpt)
-    run = RunFolder(run_dir, enabled=dist.is_main)
-    run.write_config(cfg)
-    return cfg, dist, run, (ckpt if resume else None)
 
 
 def _train_set(cfg: Config, samples) -> PoseDataset:

@@ -9,6 +9,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+#: a copy of ../shared/reference's golden fixture (tests/fixtures/reference/README.md)
+REFERENCE_FIXTURE = REPO / "tests" / "fixtures" / "reference"
 
 
 @pytest.fixture

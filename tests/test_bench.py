@@ -2,10 +2,15 @@
 speed is measured by running the benchmark, never by timed unit tests)."""
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 import torch
 
 from mmdiff import bench
+
+from conftest import REFERENCE_FIXTURE
 
 
 @pytest.fixture
@@ -36,58 +41,114 @@ def test_bench_rejects_bad_arguments():
         bench.main(["--batch", "0"])
 
 
-STAND_IN = {   # a stand-in for a reference checkout: the kit's own models behind its signatures
+STAND_IN = {   # a stand-in for a reference checkout, with the reference's import paths and call
+    # signatures but NOT the kit's models: it records the weights it is given and answers with a
+    # known, different output, so the test can check what the bench loads, calls and compares
     "models/__init__.py": "",
     "models/backbone/__init__.py": "",
     "models/model.py": """
 import torch
-from mmdiff.models import DenoiserConfig, MMDiffDenoiser
+
+LOADED = {}
 
 def adj_mx_from_edges(num_pts, edges, sparse=True):
-    assert edges.shape[1] == 2 and num_pts in (17, 34)
+    assert edges.shape[1] == 2 and num_pts in (17, 34) and not sparse
     return torch.eye(num_pts)
 
-class DiffModel(MMDiffDenoiser):
+class _Recorder(torch.nn.Module):
+    def __init__(self, name, **kw):
+        super().__init__()
+        self.name, self.kw = name, kw
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def load_state_dict(self, state, strict=True):
+        LOADED[self.name] = (sorted(state), self.kw)
+
+class DiffModel(_Recorder):
     def __init__(self, adj_2d3d, adj_ctx, hid_dim, coords_dim, num_layers, n_head, dropout, n_pts):
-        super().__init__(DenoiserConfig(hid_dim=hid_dim, num_layers=num_layers, n_head=n_head,
-                                        dropout=dropout))
+        super().__init__("denoiser", hid_dim=hid_dim, n_pts=n_pts, coords_dim=coords_dim)
 
     def forward(self, x, guide, mask, t):
-        assert x.shape[1] == 1 and mask.dtype == torch.bool
-        return super().forward(x, guide, t)
+        assert x.shape[1] == 1 and guide.shape[1] == 1 and mask.dtype == torch.bool
+        return torch.full_like(x, 7.0) + 0 * self.w        # a known answer, not the kit's
 """,
     "models/backbone/GraFormer.py": """
-from mmdiff.models import GraFormer as KitGraFormer, GraFormerConfig
+import torch
+from models.model import _Recorder
 
-class GraFormer(KitGraFormer):
+class GraFormer(_Recorder):
     def __init__(self, adj, hid_dim, num_layers, n_head, dropout, n_pts):
-        super().__init__(GraFormerConfig(hid_dim=hid_dim, num_layers=num_layers, n_head=n_head,
-                                         dropout=dropout))
+        super().__init__("lifter", hid_dim=hid_dim, n_pts=n_pts)
 
     def forward(self, x, mask):
-        return super().forward(x)
+        return torch.zeros(x.shape[:-1] + (3,))
 """,
 }
 
 
-def test_bench_side_by_side_with_a_reference_checkout(tmp_path, capsys, restore_threads):
+def _stand_in(folder):
     for rel, text in STAND_IN.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    argv = ["--device", "cpu", "--batch", "4", "--repeats", "1", "--threads", "1",
-            "--reference", str(tmp_path)]
-    assert bench.main(argv) == 0
-    out = capsys.readouterr().out
-    assert "side by side with the reference (max |output difference| 0.0e+00)" in out
-    assert "predict" not in out                              # the comparison only
-    for name in ("lifter forward", "denoiser forward", "training step"):
-        assert sum(name in line and line.rstrip().endswith("x  poses/s")
-                   for line in out.splitlines()) == 1
-    import sys
-    assert not any(name == "models" for name in sys.modules)          # import left no trace
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
 
 
-def test_bench_reference_must_be_a_checkout(tmp_path):
-    with pytest.raises(SystemExit, match="models/model.py"):
+def test_bench_side_by_side_with_a_reference_checkout(tmp_path, restore_threads):
+    """The bench imports the checkout at DIR (not the kit), times both and reports the true
+    difference of their outputs; the import leaves no trace in sys.modules."""
+    from mmdiff.bench.reference import reference_rows
+    from mmdiff.bench.throughput import released_models
+    from mmdiff.bench.timing import make_inputs
+    _stand_in(tmp_path)
+    torch.set_num_threads(1)
+    lifter, denoiser = released_models(torch.device("cpu"))
+    x_t, pose_2d, t, target = make_inputs(4, torch.device("cpu"))
+    with torch.no_grad():                        # the stand-in answers 0 (lifter) and 7 (eps)
+        expected = max(lifter(pose_2d).abs().max().item(),
+                       (denoiser(x_t, pose_2d, t) - 7).abs().max().item())
+    rows, diff = reference_rows(tmp_path, lifter, denoiser, x_t, pose_2d, t, target, repeats=1)
+    assert diff == pytest.approx(expected, rel=1e-6) and diff > 0.1
+    assert [name for name, *_ in rows] == ["lifter forward", "denoiser forward", "training step"]
+    assert all(ref > 0 and mine > 0 for _, ref, mine in rows)
+    assert not any(name == "models" or name.startswith("models.") for name in sys.modules)
+
+
+def test_bench_reference_loads_the_released_layout_into_the_checkout(tmp_path):
+    """The state dicts handed to the reference classes carry the released keys and sizes."""
+    from mmdiff.bench.reference import reference_rows
+    from mmdiff.bench.throughput import released_models
+    from mmdiff.bench.timing import make_inputs
+    _stand_in(tmp_path)
+    model_py = tmp_path / "models" / "model.py"                  # record into builtins
+    model_py.write_text(model_py.read_text().replace(
+        "LOADED = {}", "import builtins\nLOADED = builtins.__dict__.setdefault('_mmdiff_stand_in', {})"))
+    lifter, denoiser = released_models(torch.device("cpu"))
+    reference_rows(tmp_path, lifter, denoiser, *make_inputs(2, torch.device("cpu")), repeats=1)
+    import builtins
+    loaded = builtins.__dict__.pop("_mmdiff_stand_in")
+    table = (REFERENCE_FIXTURE / "mmdiff_denoiser_state_dict.tsv").read_text().splitlines()
+    released = sorted(line.split("\t")[0] for line in table if line.strip())
+    assert loaded["denoiser"][0] == released
+    assert loaded["denoiser"][1] == {"hid_dim": 96, "n_pts": 34, "coords_dim": (3, 3)}
+    assert loaded["lifter"][1] == {"hid_dim": 96, "n_pts": 17}
+
+
+def test_bench_reference_must_be_a_checkout(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
         bench.main(["--device", "cpu", "--batch", "2", "--repeats", "1",
                     "--reference", str(tmp_path)])
+    assert stop.value.code == 2 and "models/model.py" in capsys.readouterr().err
+
+
+def test_bench_kernels_report(capsys, restore_threads, monkeypatch):
+    """--kernels prints every kernel with its plain-form time, the ratio and the difference,
+    and the allocator rows (tiny sizes here: the figures are not checked)."""
+    from mmdiff.bench import kernels
+    monkeypatch.setattr(kernels, "B", 8)
+    monkeypatch.setattr(kernels, "allocator_rows", lambda: [("glibc defaults", 123, 4.5)])
+    assert bench.main(["--kernels", "--repeats", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    for name in ("dropout", "linear", "layer norm", "attention", "Chebyshev", "learned-graph",
+                 "node fc", "chunks of 192", "glibc defaults"):
+        assert name in out
+    rows = [line for line in out.splitlines() if re.search(r"\d\.\d\dx  ", line)]
+    assert len(rows) == 9                                             # one row per kernel

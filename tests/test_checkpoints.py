@@ -1,7 +1,6 @@
 """Tests for mmdiff.checkpoints: released files, strict loading, EMA, the kit's own files."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,13 +12,10 @@ from mmdiff.errors import CheckpointError
 from mmdiff.models import (DenoiserConfig, DiffPoseDenoiser, GraFormer, GraFormerConfig,
                            MMDiffDenoiser)
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURE = SHARED / "reference" / "fixture"
-TOL = dict(rtol=1e-4, atol=1e-4)
+from conftest import REFERENCE_FIXTURE
 
-needs_fixture = pytest.mark.skipif(
-    not (FIXTURE / "io.npz").is_file(),
-    reason=f"reference fixture {FIXTURE} is absent (../shared beside the checkout)")
+FIXTURE = REFERENCE_FIXTURE                  # the committed copy of ../shared/reference's fixture
+TOL = dict(rtol=1e-4, atol=1e-4)
 
 
 def small_denoiser(cls=MMDiffDenoiser, seed=0, n_head=4):
@@ -44,7 +40,6 @@ def inputs(B=3):
 
 # ----------------------------------------------------------------------------- released files
 
-@needs_fixture
 def test_released_layouts_are_read_and_models_match_the_golden_outputs():
     io = np.load(FIXTURE / "io.npz")
     info = read_checkpoint(FIXTURE / "ckpt_mmdiff.pth")
@@ -69,7 +64,6 @@ def test_released_layouts_are_read_and_models_match_the_golden_outputs():
                                    io["lifter_out"], **TOL)
 
 
-@needs_fixture
 def test_wrong_loader_for_the_file_is_an_error():
     with pytest.raises(CheckpointError, match="not a lifter"):
         load_lifter(FIXTURE / "ckpt_mmdiff.pth", device="cpu")

@@ -3,7 +3,10 @@ detector JSON, layout errors."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ from mmdiff.models.graformer import GraFormer, GraFormerConfig
 from mmdiff.models.mmdiff import DenoiserConfig, MMDiffDenoiser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import REPO  # noqa: E402
 from _train_helpers import tiny_yaml, write_tiny_h36m  # noqa: E402
 from test_keypoints import coco_frames  # noqa: E402
 
@@ -155,3 +159,29 @@ def test_demo_pipeline_exports_reloadable_weights(tiny_files, capsys):
     errors = evaluate_models(eval_cfg, lifter, load_denoiser(out / "mmdiff.pth", device="cpu"),
                              load_split(eval_cfg.data, "test"))
     assert errors.average()[0] == pytest.approx(recorded["mmdiff"]["Average"][0], abs=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_training_stopped_by_a_signal_saves_and_exits_128_plus_signal(tiny_files, sig, code):
+    """`mmdiff train-lifter` stopped mid-run writes ckpt.pth, then exits 130 (SIGINT) or 143
+    (SIGTERM) as a shell expects, so a script or a scheduler sees the run did not finish."""
+    folder, cfg = tiny_files
+    run = folder / "exp" / "stop"
+    cmd = [sys.executable, "-m", "mmdiff", "--threads", "1", "train-lifter", "--config", cfg,
+           "--exp", str(folder / "exp"), "--doc", "stop", "--quiet",
+           "--set", "lifter_train.epochs=500", "--set", "lifter_train.batch_size=8"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:        # wait for a trained step
+        log = run / "log.txt"
+        if log.is_file() and " step " in log.read_text():
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert (run / "ckpt.pth").is_file() and "stopped (signal" in (run / "log.txt").read_text()
+    assert "interrupted, resume with --resume" in out

@@ -1,7 +1,6 @@
 """The evaluation pipeline: lifter -> DDIM -> flip TTA, hypotheses, oracle, golden fixture."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,9 @@ from mmdiff.inference import (flip_uvxyz, lift_uvxyz, oracle_best_of_n, predict,
                               predict_hypotheses, refine, start_samples)
 from mmdiff.skeleton import flip_pose
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURE = SHARED / "reference" / "fixture"
+from conftest import REFERENCE_FIXTURE
+
+FIXTURE = REFERENCE_FIXTURE                  # the committed copy of ../shared/reference's fixture
 
 
 def paper_schedule():
@@ -267,13 +267,8 @@ def test_runs_on_the_device_of_the_input(models, pose_2d):
 
 @pytest.fixture(scope="module")
 def golden():
-    """The reference's checkpoints, inputs and outputs (../shared/reference/fixture)."""
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} is absent: the reference golden fixture is not available")
-    files = [FIXTURE / n for n in ("io.npz", "ckpt_lifter.pth", "ckpt_mmdiff.pth")]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        pytest.skip(f"reference fixture files absent: {', '.join(missing)}")
+    """The reference's checkpoints, inputs and outputs (tests/fixtures/reference, a copy of
+    ../shared/reference/fixture)."""
     from mmdiff.checkpoints import load_denoiser, load_lifter
     io = dict(np.load(FIXTURE / "io.npz"))
     lifter = load_lifter(FIXTURE / "ckpt_lifter.pth", device="cpu")

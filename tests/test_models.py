@@ -1,11 +1,10 @@
 """Tests for mmdiff.models: graph layers, GraFormer, the MMDiff and DiffPose denoisers.
 
-Golden tests compare against outputs of the reference implementation stored in
-../shared/reference/fixture (skipped with a reason when ../shared is absent).
+Golden tests compare against outputs of the reference implementation: tests/fixtures/reference,
+a copy of ../shared/reference/fixture, so they run on a clean clone.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,14 +19,10 @@ from mmdiff.models import (ChebConv, DenoiserConfig, DiffPoseDenoiser, GraFormer
 from mmdiff.models.kernels import Dropout, _UnbiasedLayerNorm, chunked, dropout_mask
 from mmdiff.skeleton import EDGES_17
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REFERENCE = SHARED / "reference"
-FIXTURE = REFERENCE / "fixture"
-TOL = dict(rtol=1e-4, atol=1e-4)  # the fixture README's bound
+from conftest import REFERENCE_FIXTURE
 
-needs_fixture = pytest.mark.skipif(
-    not (FIXTURE / "io.npz").is_file(),
-    reason=f"reference fixture {FIXTURE} is absent (../shared beside the checkout)")
+FIXTURE = REFERENCE = REFERENCE_FIXTURE     # the committed copy of ../shared/reference's fixture
+TOL = dict(rtol=1e-4, atol=1e-4)  # the fixture README's bound
 
 
 def small_cfg(**kw) -> DenoiserConfig:
@@ -61,7 +56,6 @@ def released_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:
 
 # ----------------------------------------------------------------------------- golden
 
-@needs_fixture
 def test_lifter_reproduces_reference_output():
     from mmdiff.checkpoints import load_lifter
     io = np.load(FIXTURE / "io.npz")
@@ -72,7 +66,6 @@ def test_lifter_reproduces_reference_output():
     np.testing.assert_allclose(out.numpy(), io["lifter_out"], **TOL)
 
 
-@needs_fixture
 def test_denoiser_reproduces_reference_output_with_and_without_frame_axis():
     from mmdiff.checkpoints import load_denoiser
     io = np.load(FIXTURE / "io.npz")
@@ -87,7 +80,6 @@ def test_denoiser_reproduces_reference_output_with_and_without_frame_axis():
     np.testing.assert_allclose(out.numpy(), io["denoiser_out"][:, 0], **TOL)
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"{REFERENCE} is absent")
 @pytest.mark.parametrize("model_cls, table", [(GraFormer, "graformer_lifter_state_dict.tsv"),
                                               (MMDiffDenoiser, "mmdiff_denoiser_state_dict.tsv")])
 def test_state_dict_layout_is_the_released_one(model_cls, table):

@@ -1,0 +1,104 @@
+"""Benchmarks: figures printed by a script, never checked by timed unit tests.
+
+    mmdiff bench                                     # CPU, and CUDA when present; batch 1024
+    mmdiff bench --device cpu --batch 256 --repeats 5
+    mmdiff bench --device cpu --reference ~/src/monoMotionDiff   # side by side with the reference
+    mmdiff bench --kernels                            # each speed kernel against its plain form
+
+Default report (:mod:`~mmdiff.bench.throughput`; models at the released size, random weights;
+speed does not depend on the values):
+
+    lifter forward     GraFormer, (B, 17, 2) -> (B, 17, 3), no grad
+    denoiser forward   MMDiff denoiser eps(x_t, pose_2d, t) as the pipeline calls it, no grad
+    training step      denoiser forward + loss + backward + grad clip + Adam step
+    predict, no flip   mmdiff.inference.predict(..., flip=False): lifter + 2 DDIM steps
+    predict, flip      the same with flip test-time augmentation (the paper's setting)
+
+Each figure is the best of ``--repeats`` timed runs after one warm-up run (best-of is the least
+sensitive to other processes sharing the CPU). The peak memory of one training step is printed
+per device: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the growth of the process's
+peak resident set (VmHWM, reset through /proc/self/clear_refs where Linux allows it).
+
+``--reference DIR`` (:mod:`~mmdiff.bench.reference`) prints only the side-by-side table: the
+reference's own speed depends on what ran before it in the process, so it starts from a fresh
+one. ``--kernels`` (:mod:`~mmdiff.bench.kernels`) prints the kernel table and the allocator's
+page faults.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from mmdiff.cpu import keep_freed_memory, set_threads
+from mmdiff.errors import MmdiffError
+
+
+def _devices(arg: str, ap: argparse.ArgumentParser) -> list[torch.device]:
+    if arg == "all":
+        return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    device = torch.device(arg)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: CUDA is not available on this machine")
+    return [device]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mmdiff bench", description="poses/s of the models and "
+                                 "of the full predict pipeline, and training-step peak memory")
+    ap.add_argument("--batch", type=int, default=1024, help="poses per call (default 1024)")
+    ap.add_argument("--device", default="all",
+                    help="cpu, cuda, cuda:N, or all (CPU and, when present, CUDA; default)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per row (best is kept)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
+    ap.add_argument("--kind", default="mmdiff", choices=["mmdiff", "diffpose"],
+                    help="denoiser to time (default mmdiff)")
+    ap.add_argument("--reference", metavar="DIR", default=None,
+                    help="instead, time the kit side by side with the reference implementation, "
+                         "imported from a checkout of jjkislele/monoMotionDiff at DIR (needs "
+                         "einops)")
+    ap.add_argument("--kernels", action="store_true",
+                    help="instead, time each speed kernel against the plain PyTorch it replaces "
+                         "(CPU, released size; --repeats runs each, median)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.batch < 1 or args.repeats < 1 or args.threads < 0:
+        ap.error("--batch and --repeats must be positive and --threads >= 0")
+    set_threads(args.threads)
+    keep_freed_memory()                       # as the CLI does (see mmdiff/cpu.py)
+    try:
+        return _run(args, ap)
+    except MmdiffError as err:
+        ap.error(str(err))
+
+
+def _run(args, ap) -> int:
+    from mmdiff.bench import kernels, reference, throughput
+    if args.kernels:
+        print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, median of "
+              f"{args.repeats}")
+        print(kernels.format_kernels(kernels.kernel_rows(args.repeats), kernels.allocator_rows()),
+              flush=True)
+        return 0
+    if args.reference is not None:
+        reference.load_reference(args.reference)        # fail now, before any timing
+    for device in _devices(args.device, ap):
+        if args.reference is not None:      # the side-by-side table only, from a fresh process
+            lifter, denoiser = throughput.released_models(device, args.kind)
+            from mmdiff.bench.timing import make_inputs
+            table = reference.format_reference(*reference.reference_rows(
+                args.reference, lifter, denoiser, *make_inputs(args.batch, device), args.repeats))
+            print(f"device {device}, batch {args.batch}, torch {torch.__version__}\n{table}",
+                  flush=True)
+        else:
+            rows, peak = throughput.bench_device(device, args.batch, args.repeats, args.kind)
+            print(throughput.format_report(device, args.batch, rows, peak), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+from mmdiff.bench import main
+
+raise SystemExit(main())
