@@ -154,14 +154,16 @@ class Trainer:
         with StopSignal() as stop:
             while self.pos.epoch < self.stage.epochs:
                 t0 = time.perf_counter()
-                if not self.train_epoch(stop, max_steps):        # stopped mid-epoch
-                    self.save("ckpt.pth")
+                finished = self.train_epoch(stop, max_steps)
+                if finished:
+                    self.end_epoch(time.perf_counter() - t0)     # saves ckpt.pth
+                else:
+                    self.save("ckpt.pth")                        # stopped mid-epoch
+                budget_spent = max_steps is not None and self.pos.step >= max_steps
+                if stop.signal is not None or budget_spent:
                     why = f"signal {stop.signal}" if stop.signal is not None else "max_steps"
                     self.run.log.info(f"stopped ({why}) at epoch {self.pos.epoch} batch "
                                       f"{self.pos.batch}, step {self.pos.step}: saved ckpt.pth")
-                    break
-                self.end_epoch(time.perf_counter() - t0)
-                if stop.signal is not None or (max_steps is not None and self.pos.step >= max_steps):
                     break
         self.stage.model.eval()
         return FitResult(self.eval_model().eval(), self.run.path, list(self.history),
