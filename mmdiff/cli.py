@@ -83,15 +83,18 @@ def _report_fit(result) -> int:
 def _cmd_eval(args):
     from mmdiff.evaluate import evaluate, with_eval
     cfg = with_eval(_config(args), steps=args.steps, schedule_steps=args.schedule_steps,
-                    eta=args.eta, hypotheses=args.hypotheses, flip=args.flip)
+                    eta=args.eta, hypotheses=args.hypotheses, flip=args.flip, use_ema=args.ema)
     run = _run_dir(args, "mmdiff")
     denoiser = None if args.lifter_only else (args.ckpt or run / "best.pth")
     errors = evaluate(cfg, args.lifter or cfg.lifter.checkpoint, denoiser, device=args.device,
                       csv=args.csv or run / ("eval_lifter.csv" if args.lifter_only else "eval.csv"),
                       progress=not args.quiet)
-    what = "lifter alone" if denoiser is None else f"lifter + diffusion ({denoiser})"
-    print(f"{what}: {cfg.eval.steps} DDIM steps of {cfg.eval.schedule_steps}, eta {cfg.eval.eta}, "
-          f"{cfg.eval.hypotheses} hypotheses, flip {'on' if cfg.eval.flip else 'off'}")
+    e = cfg.eval
+    what = "lifter alone" if denoiser is None else \
+        f"lifter + diffusion ({denoiser}, {'EMA' if e.use_ema else 'raw'} weights)"
+    print(f"{what}: {e.steps} DDIM steps of {e.schedule_steps}, eta {e.eta}, {e.hypotheses} "
+          f"hypotheses, flip {'on' if e.flip else 'off'}; 2D normalised {cfg.data.normalization}, "
+          f"P2 {e.p2} (batches of {e.batch_size}), Average over {e.average} actions")
     print(errors.table())
 
 
@@ -101,7 +104,8 @@ def _cmd_predict(args):
     from mmdiff.evaluate import predict_poses, with_eval
     from mmdiff.keypoints import read_keypoints
     from mmdiff.runtime import default_device
-    cfg = with_eval(_config(args), steps=args.steps, hypotheses=args.hypotheses, flip=args.flip)
+    cfg = with_eval(_config(args), steps=args.steps, hypotheses=args.hypotheses, flip=args.flip,
+                    use_ema=args.ema)
     kp = read_keypoints(args.input, layout=args.layout, key=args.key)
     pose_2d = kp.normalized(args.width, args.height)  # (F, 17, 2)
     device = default_device(args.device)
@@ -188,6 +192,9 @@ def _eval_options(p: argparse.ArgumentParser) -> None:
                    help="flip test-time augmentation")
     p.add_argument("--lifter", default=None, help="lifter checkpoint (config: lifter.checkpoint)")
     p.add_argument("--lifter-only", action="store_true", help="evaluate the lifter alone")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="use the denoiser's EMA weights (config: eval.use_ema; the reference "
+                        "evaluates the raw weights)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,8 @@ class DataConfig:
     actions: list[str] = field(default_factory=list)  # action filter (base names); empty = all
     train_stride: int = 1  # keep every n-th training frame
     test_stride: int = 1  # keep every n-th test frame (evaluation uses every frame in the paper)
+    normalization: str = "reference"  # pixels -> [-1, 1]: "reference" w = h = 1000 for every
+    #                                   camera (prepare_2d_poses.py); "camera" each camera's size
     flip_aug: bool = True  # horizontal flip augmentation in training and flip TTA in testing
     sample_gmm: bool = False  # draw a GMM kernel per joint as training input (DiffPose); needs GMM 2D
     num_workers: int = 0  # DataLoader worker processes (0 = load in the main process)
@@ -79,6 +81,8 @@ class TrainConfig:
     ema: bool = True  # keep an exponential moving average of the weights
     ema_rate: float = 0.999  # EMA decay mu: shadow = mu * shadow + (1 - mu) * weights
     antithetic: bool = True  # timesteps drawn in pairs (t, T-1-t)
+    antithetic_draws: str = "reference"  # "reference": B//2 + 1 draws, cut to B (513 / 511 at
+    #                                      1024); "balanced": ceil(B/2) (512 / 512)
     validate_every: int = 1  # run the evaluation pipeline every n epochs (0 = never)
     keep_every: int = 1  # keep ckpt_<epoch>.pth every n epochs (0 = only ckpt.pth and best.pth)
     log_every: int = 100  # write a log line every n steps
@@ -100,7 +104,9 @@ class OptimConfig:
     """Optimiser of the denoiser."""
     optimizer: str = "Adam"  # Adam, AdamW or SGD
     lr: float = 1e-3  # initial learning rate
-    lr_decay_every: int = 60  # epochs between decays: lr = lr0 * gamma ** (epoch // every)
+    lr_decay_every: int = 60  # epochs between decays of lr0 by lr_gamma ...
+    lr_decay_shift: int = 1  # ... 1: the reference's (epochs 0..60 at lr0, decays after epoch
+    #                          60, 120, ...); 0: lr0 * gamma ** (epoch // every) (mmdiff.optim)
     lr_gamma: float = 0.9  # decay factor
     weight_decay: float = 0.0  # L2 penalty
     amsgrad: bool = False  # Adam's AMSGrad variant
@@ -117,8 +123,13 @@ class EvalConfig:
     eta: float = 0.0  # DDIM stochasticity (0 = deterministic)
     hypotheses: int = 1  # hypotheses per pose, aggregated by mean
     flip: bool = True  # flip test-time augmentation
-    use_ema: bool = True  # evaluate the EMA weights when the checkpoint has them
-    batch_size: int = 1024  # poses per forward pass
+    use_ema: bool = False  # evaluate (and validate on) the EMA weights; the reference uses the
+    #                        raw ones (element 0 of the checkpoint), also to pick the best epoch
+    batch_size: int = 1024  # poses per test batch: the reference's P2 credits per batch
+    p2: str = "reference"  # P2 column: "reference" (a batch mixing actions credits its mean to
+    #                        every pose) or "per_sample"; the per-sample P2 is always printed too
+    average: str = "all"  # Average row: "all" 15 actions (0 for absent ones, the reference's) or
+    #                       "present" (the actions seen)
     seed: int = 0  # seed of the starting noise of extra hypotheses
 
 

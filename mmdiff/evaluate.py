@@ -84,10 +84,14 @@ def _predict_kwargs(cfg: Config) -> dict:
                 noise_scale=tuple(cfg.diffusion.noise_scale))
 
 
-def action_errors(pred: np.ndarray, samples):
-    """ActionErrors accumulator filled with ``pred`` (N, 17, 3) against ``samples.pose_3d``."""
-    errors = ActionErrors()
-    errors.update(torch.as_tensor(pred), torch.as_tensor(samples.pose_3d), samples.action)
+def action_errors(pred: np.ndarray, samples, cfg: Config | None = None) -> ActionErrors:
+    """The per-action table of ``pred`` (N, 17, 3) against ``samples.pose_3d``, in the samples'
+    order, as test batches of ``cfg.eval.batch_size`` (P2 and the Average follow ``cfg.eval``'s
+    conventions; default: the reference's, with batch 1024)."""
+    e = (cfg or Config()).eval
+    errors = ActionErrors(p2=e.p2, average=e.average)
+    errors.update_batches(torch.as_tensor(pred), torch.as_tensor(samples.pose_3d),
+                          samples.action, e.batch_size)
     return errors
 
 
@@ -95,7 +99,7 @@ def evaluate_models(cfg: Config, lifter, denoiser, samples, device=None,
                     progress: bool = False):
     """ActionErrors of lifter (+ denoiser, None = lifter alone) on ``samples`` with ``cfg.eval``."""
     pred = predict_poses(cfg, lifter, denoiser, samples.pose_2d, device=device, progress=progress)
-    return action_errors(pred, samples)
+    return action_errors(pred, samples, cfg)
 
 
 def validate(cfg: Config, lifter, denoiser, samples, dist=None, progress: bool = False) -> dict:
@@ -109,7 +113,7 @@ def validate(cfg: Config, lifter, denoiser, samples, dist=None, progress: bool =
                           progress=progress and dist.is_main,
                           desc="validate" if denoiser is not None else "validate lifter")
     pred = dist.gather_rows(local, len(samples.pose_2d))
-    errors = action_errors(pred, samples)
+    errors = action_errors(pred, samples, cfg)
     p1, p2 = _average(errors)
     return {"p1": p1, "p2": p2, "table": errors.table(), "errors": errors}
 

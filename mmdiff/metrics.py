@@ -172,63 +172,121 @@ def _action_names(actions, n: int) -> np.ndarray:
     return np.asarray(bases, dtype=object)[inverse.reshape(-1)]
 
 
-class ActionErrors:
-    """Accumulates protocol 1 and 2 errors per Human3.6M action and prints the seed's table.
+P2_CONVENTIONS = ("reference", "per_sample")
+AVERAGES = ("all", "present")
 
-    ``update(pred, target, actions)`` with pred, target (N, J, 3) metres and actions N labels
-    (names such as "Walking 1", or int indices into ACTIONS). Each action's error is the mean over
-    its poses; the average is the mean over actions (the published convention), not over poses.
+
+def p2_reference_credit(p2: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """The P2 each pose of one test batch is credited under the reference's convention.
+
+    monoMotionDiff's ``mpjpe_by_action_p2``: in a batch whose poses all share one action, each
+    pose keeps its own PA-MPJPE; in a batch that mixes actions, EVERY pose is credited the mean
+    over the whole batch. So the per-action P2 depends on the batch size and the sample order.
+    p2: (B,) per-pose PA-MPJPE; actions: (B,) base names. Returns (B,).
+    """
+    if len(set(actions.tolist())) <= 1:
+        return p2
+    return np.full_like(p2, p2.mean())
+
+
+class ActionErrors:
+    """Protocol 1 and 2 errors per Human3.6M action, accumulated one test batch at a time.
+
+    ``update(pred, target, actions)`` takes ONE test batch: pred, target (B, J, 3) metres and B
+    action labels (names such as "Walking 1", or int indices into ACTIONS). Each action's error is
+    the mean over its poses. Two conventions are kept side by side:
+
+    - ``p2``: "reference" (default) credits P2 as the reference's evaluation loop does
+      (:func:`p2_reference_credit`: a batch mixing actions gives every pose the batch mean);
+      "per_sample" uses each pose's own PA-MPJPE (the better definition; always printed as the
+      last column, "p#2 sample").
+    - ``average``: "all" (default, the reference's table) is the plain mean of the 15 action rows,
+      0 for an action without poses; "present" averages the actions seen.
     """
 
-    HEADER = "{0:=^12} {1:=^10} {2:=^8}".format("Action", "p#1 mm", "p#2 mm")
-
-    def __init__(self):
-        self._sums = {a: np.zeros(2) for a in ACTIONS}     # metres, summed over poses
+    def __init__(self, p2: str = "reference", average: str = "all"):
+        if p2 not in P2_CONVENTIONS or average not in AVERAGES:
+            raise DataError(f"ActionErrors: p2 must be one of {P2_CONVENTIONS} and average one of "
+                            f"{AVERAGES}, found {p2!r}, {average!r}")
+        self.p2, self.average_over = p2, average
+        self._sums = {a: np.zeros(3) for a in ACTIONS}     # p1, p2 reference, p2 sample (metres)
         self._counts = {a: 0 for a in ACTIONS}
 
     def update(self, pred, target, actions) -> None:
-        p1 = _numpy(mpjpe(pred, target, reduction="none")).reshape(-1)       # (N,) metres
-        p2 = _numpy(p_mpjpe(pred, target, reduction="none")).reshape(-1)     # (N,) metres
-        names = _action_names(actions, len(p1))                              # (N,)
+        """Add one test batch (see the class docstring for why the batch matters)."""
+        p1 = _numpy(mpjpe(pred, target, reduction="none")).reshape(-1)       # (B,) metres
+        p2 = _numpy(p_mpjpe(pred, target, reduction="none")).reshape(-1)     # (B,) metres
+        names = _action_names(actions, len(p1))                              # (B,)
+        credit = p2_reference_credit(p2, names)                              # (B,)
         for name in set(names.tolist()):
             rows = names == name
-            self._sums[name] += (p1[rows].sum(), p2[rows].sum())
+            self._sums[name] += (p1[rows].sum(), credit[rows].sum(), p2[rows].sum())
             self._counts[name] += int(rows.sum())
+
+    def update_batches(self, pred, target, actions, batch_size: int) -> None:
+        """Add many poses as consecutive test batches of ``batch_size`` (the loader's order)."""
+        labels = _numpy(actions).reshape(-1)
+        for i in range(0, len(labels), int(batch_size)):
+            self.update(pred[i:i + batch_size], target[i:i + batch_size],
+                        labels[i:i + batch_size])
 
     @property
     def counts(self) -> dict[str, int]:
         """Number of poses seen per action (actions with none are left out)."""
         return {a: c for a, c in self._counts.items() if c}
 
-    def summary(self) -> dict[str, tuple[float, float]]:
-        """{action: (p1_mm, p2_mm)} in ACTIONS order, for the actions seen."""
-        return {a: tuple(float(v) for v in self._sums[a] / c * 1000.0)
-                for a, c in self.counts.items()}
+    def _mm(self, action: str) -> np.ndarray:
+        """(p1, p2 reference, p2 per-sample) of one action in mm; zeros without poses."""
+        c = self._counts[action]
+        return self._sums[action] / c * 1000.0 if c else np.zeros(3)
 
-    def average(self) -> tuple[float, float]:
-        """(p1_mm, p2_mm) averaged over the actions seen."""
-        rows = list(self.summary().values())
-        if not rows:
+    def summary(self, p2: str | None = None) -> dict[str, tuple[float, float]]:
+        """{action: (p1_mm, p2_mm)} in ACTIONS order for the actions seen; P2 in the convention
+        ``p2`` (default: this table's)."""
+        col = 1 if (p2 or self.p2) == "reference" else 2
+        return {a: (float(self._mm(a)[0]), float(self._mm(a)[col])) for a in self.counts}
+
+    def rows(self) -> list[tuple[str, float, float, float, int]]:
+        """Table rows (action, p1, p2, p2 per-sample, count), mm: the 15 actions with
+        ``average="all"``, the actions seen with "present"."""
+        names = ACTIONS if self.average_over == "all" else tuple(self.counts)
+        col = 1 if self.p2 == "reference" else 2
+        return [(a, *(float(v) for v in self._mm(a)[[0, col, 2]]), self._counts[a]) for a in names]
+
+    def average(self, p2: str | None = None) -> tuple[float, float]:
+        """(p1_mm, p2_mm) of the table's Average row; P2 in the convention ``p2`` (default:
+        this table's)."""
+        p1, p2_table, p2_sample = self._average()
+        return float(p1), float(p2_sample if (p2 or self.p2) == "per_sample" else p2_table)
+
+    def _average(self) -> np.ndarray:
+        rows = self.rows()
+        if not self.counts:
             raise DataError("ActionErrors.average: no poses were added (call update first)")
-        return tuple(float(v) for v in np.mean(rows, axis=0))
+        return np.mean([r[1:4] for r in rows], axis=0)
+
+    HEADER = "{0:=^12} {1:=^10} {2:=^8} {3:=^14}".format("Action", "p#1 mm", "p#2 mm",
+                                                        "p#2 sample")
 
     def table(self) -> str:
-        """The per-action table, one line per action seen, then "Average"."""
+        """The reference's per-action table (action, p#1, p#2 in its convention), with the
+        per-sample P2 as a last, labelled column, and the Average row."""
         lines = [self.HEADER]
-        for name, (p1, p2) in list(self.summary().items()) + [("Average", self.average())]:
-            lines.append("{0:<12} {1:>6.2f} {2:>10.2f}".format(name, p1, p2))
+        body = [r[:4] for r in self.rows()] + [("Average", *self._average())]
+        for name, p1, p2, p2s in body:
+            lines.append("{0:<12} {1:>6.2f} {2:>10.2f} {3:>10.2f}".format(name, p1, p2, p2s))
         return "\n".join(lines)
 
     def to_csv(self, path) -> Path:
-        """Write action,p1_mm,p2_mm,count rows (then Average) to ``path``; returns the path."""
+        """Write action,p1_mm,p2_mm,p2_per_sample_mm,count rows, then Average; returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        counts = self.counts
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["action", "p1_mm", "p2_mm", "count"])
-            for name, (p1, p2) in self.summary().items():
-                w.writerow([name, f"{p1:.4f}", f"{p2:.4f}", counts[name]])
-            p1, p2 = self.average()
-            w.writerow(["Average", f"{p1:.4f}", f"{p2:.4f}", sum(counts.values())])
+            w.writerow(["action", "p1_mm", "p2_mm", "p2_per_sample_mm", "count"])
+            for name, p1, p2, p2s, count in self.rows():
+                w.writerow([name, f"{p1:.4f}", f"{p2:.4f}", f"{p2s:.4f}", count])
+            p1, p2, p2s = self._average()
+            w.writerow(["Average", f"{p1:.4f}", f"{p2:.4f}", f"{p2s:.4f}",
+                        sum(self._counts.values())])
         return path

@@ -13,9 +13,14 @@ import torch
 from mmdiff.errors import ConfigError
 
 
-def step_lr(lr0: float, gamma: float, every: int, epoch: int) -> float:
-    """Step decay: ``lr0 * gamma ** (epoch // every)`` (every <= 0: constant)."""
-    return lr0 * gamma ** (epoch // every) if every > 0 else lr0
+def step_lr(lr0: float, gamma: float, every: int, epoch: int, shift: int = 0) -> float:
+    """Step decay: ``lr0 * gamma ** (max(epoch - shift, 0) // every)`` (every <= 0: constant).
+
+    shift 0: the first decay applies from epoch ``every``. shift 1 is the reference's schedule
+    (monoMotionDiff ``train()``: after epoch e, ``if e % decay == 0`` sets lr0 * gamma ** (e /
+    decay)), so epochs 0 .. every run at lr0 and the first decay applies from epoch every + 1.
+    """
+    return lr0 * gamma ** (max(epoch - shift, 0) // every) if every > 0 else lr0
 
 
 @dataclass(frozen=True)
@@ -24,10 +29,11 @@ class StepDecay:
     lr0: float
     gamma: float = 1.0
     every: int = 0
+    shift: int = 0          # 1 = the reference's: epochs 0 .. every at lr0 (see step_lr)
 
     def at(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (0-based)."""
-        return step_lr(self.lr0, self.gamma, self.every, epoch)
+        return step_lr(self.lr0, self.gamma, self.every, epoch, self.shift)
 
     def state(self) -> dict:
         """Plain fields, stored in checkpoints."""

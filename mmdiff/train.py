@@ -73,7 +73,7 @@ def denoiser_loss(cfg: Config, schedule: BetaSchedule) -> LossFn:
         device = pose_2d.device
         rows = pose_2d.shape[0] * dist.world                             # the global batch
         if cfg.train.antithetic:
-            t = antithetic_timesteps(rows, num_steps, generator)
+            t = antithetic_timesteps(rows, num_steps, generator, draws=cfg.train.antithetic_draws)
         else:
             t = torch.randint(0, num_steps, (rows,), generator=generator)
         eps = torch.randn((rows,) + pose_2d.shape[1:-1] + (5,), generator=generator)  # (G, 17, 5)
@@ -336,7 +336,8 @@ def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False,
                   make_optimizer(model.parameters(), o.optimizer, o.lr, o.weight_decay,
                                  o.amsgrad, o.eps),
                   epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
-                  lr=StepDecay(o.lr, o.lr_gamma, o.lr_decay_every), grad_clip=o.grad_clip,
+                  lr=StepDecay(o.lr, o.lr_gamma, o.lr_decay_every, o.lr_decay_shift),
+                  grad_clip=o.grad_clip,
                   ema=EMA(model, cfg.train.ema_rate) if cfg.train.ema else None)
     trainer = Trainer(cfg, stage, _train_set(cfg, train_samples), validate_fn, run, dist,
                       Hooks(on_step, on_epoch, progress))

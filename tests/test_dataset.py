@@ -7,8 +7,8 @@ import torch
 
 from mmdiff.camera import (cameras_for, image_coordinates, normalize_screen_coordinates,
                            project_to_2d, world_to_camera)
-from mmdiff.data import (ACTIONS, PoseDataset, PoseSamples, build_samples, load_samples,
-                         save_positions_2d, save_positions_3d)
+from mmdiff.data import (ACTIONS, PoseDataset, PoseSamples, action_base, build_samples,
+                         load_samples, save_positions_2d, save_positions_3d)
 from mmdiff.errors import DataError
 from mmdiff.skeleton import KEEP_17, flip_pose
 
@@ -103,8 +103,30 @@ def test_gmm_samples(gmm_tables):
     assert np.allclose(s.gmm[..., 0], [0.5, 0.3, 0.2])
     assert np.allclose(s.gmm[..., 3:5], np.array([0.008, 0.02, 0.04])[:, None])  # as stored
     cam = cameras_for("S1")[0]
-    expect = normalize_screen_coordinates(pos2d["S1"]["Walking 1"][0][:7, :, 1, 1:3], 1000, 1002)
+    pixels = pos2d["S1"]["Walking 1"][0][:7, :, 1, 1:3]
+    expect = normalize_screen_coordinates(pixels, 1000, 1000)          # the reference: 1000 x 1000
     assert np.allclose(s.gmm[:7, :, 1, 1:3], expect, atol=1e-6) and cam.res_h == 1002
+    own = build_samples(pos3d, pos2d, ["S1"], normalization="camera")  # each camera's own size
+    assert np.allclose(own.gmm[:7, :, 1, 1:3], normalize_screen_coordinates(pixels, 1000, 1002),
+                       atol=1e-6)
+    tall = np.isin(s.camera, [0, 3])                                   # 1000 x 1002 cameras
+    assert np.allclose(own.pose_2d[tall, :, 1] - s.pose_2d[tall, :, 1], -0.002, atol=1e-6)
+    assert np.allclose(own.pose_2d[~tall], s.pose_2d[~tall], atol=1e-7)
+    with pytest.raises(DataError, match="normalization"):
+        build_samples(pos3d, pos2d, ["S1"], normalization="pixels")
+
+
+def test_rows_follow_the_2d_files_action_order(tables):
+    """The reference's test loader walks the 2D file's dict (subject, action, camera, frame):
+    batches of the reference's P2 depend on that order."""
+    pos3d, pos2d = tables
+    reordered = {s: dict(reversed(list(acts.items()))) for s, acts in pos2d.items()}
+    a, b = build_samples(pos3d, pos2d, ["S9"]), build_samples(pos3d, reordered, ["S9"])
+    order = [action_base(k) for k in reordered["S9"]]
+    assert list(dict.fromkeys(b.action.tolist())) == order
+    assert list(dict.fromkeys(a.action.tolist())) == order[::-1]
+    assert sorted(map(tuple, a.pose_3d.reshape(len(a), -1).tolist())) == \
+        sorted(map(tuple, b.pose_3d.reshape(len(b), -1).tolist()))
 
 
 def test_short_2d_sequence_names_everything(tables):
@@ -122,7 +144,10 @@ def test_missing_subject_action_camera(tables):
     with pytest.raises(DataError, match="subject 'S11' is not in the 3D data"):
         build_samples(pos3d, pos2d, ["S11"])
     del pos2d["S1"]["Eating"]
-    with pytest.raises(DataError, match="'Eating' is in the 3D data but not in the 2D data"):
+    with pytest.raises(DataError, match=r"\['Eating'\] are in the 3D data but not in the 2D"):
+        build_samples(pos3d, pos2d, ["S1"])
+    pos2d["S1"]["Eating"] = pos2d["S1"]["Juggling 1"] = pos2d["S1"]["Walking 1"]
+    with pytest.raises(DataError, match=r"\['Juggling 1'\] are in the 2D data but not in the 3D"):
         build_samples(pos3d, pos2d, ["S1"])
     pos2d["S9"]["Walking"] = pos2d["S9"]["Walking"][:3]
     with pytest.raises(DataError, match="expected 4 cameras of 2D data, found 3"):

@@ -177,13 +177,21 @@ def test_gmm_bad_input_raises():
         gmm_kernel_choice(_gmm(2, [-1.0, 2.0], [1, 1]))
 
 
-def test_antithetic_pairs_sum_to_T_minus_1():
-    for batch in (8, 7, 1):
-        t = antithetic_timesteps(batch, T, torch.Generator().manual_seed(batch))
-        half = (batch + 1) // 2
+@pytest.mark.parametrize("draws", ["reference", "balanced"])
+def test_antithetic_pairs_sum_to_T_minus_1(draws):
+    for batch in (8, 7, 1, 1024):
+        t = antithetic_timesteps(batch, T, torch.Generator().manual_seed(batch), draws=draws)
+        half = batch // 2 + 1 if draws == "reference" else (batch + 1) // 2
         assert t.shape == (batch,) and t.dtype == torch.int64
         assert ((t >= 0) & (t < T)).all()
         assert (t[:batch - half] + t[half:] == T - 1).all()
+    # the reference: n // 2 + 1 draws, paired, cut to n: 513 draws and 511 partners at 1024
+    t = antithetic_timesteps(1024, T, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    first = torch.randint(0, T, (513,), generator=g)
+    assert torch.equal(t, torch.cat([first, T - 1 - first])[:1024])
+    with pytest.raises(ConfigError, match="antithetic_draws"):
+        antithetic_timesteps(8, T, draws="half")
     a = antithetic_timesteps(8, T, torch.Generator().manual_seed(0))
     assert torch.equal(a, antithetic_timesteps(8, T, torch.Generator().manual_seed(0)))
     with pytest.raises(ConfigError):

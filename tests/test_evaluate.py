@@ -34,12 +34,13 @@ def test_table_has_15_actions_and_average_in_the_seed_layout(tmp_path):
     pred = samples.pose_3d + 0.01
     errors = action_errors(pred, samples)
     lines = errors.table().splitlines()
-    assert lines[0] == "===Action=== ==p#1 mm== =p#2 mm="
+    assert lines[0] == "===Action=== ==p#1 mm== =p#2 mm= ==p#2 sample=="
     assert [l.split()[0] for l in lines[1:]] == list(ACTIONS) + ["Average"]
     p1 = float(lines[-1].split()[1])
     assert p1 == pytest.approx(np.sqrt(3) * 10, abs=0.01)  # every joint off by 1 cm on x, y, z
     rows = errors.to_csv(tmp_path / "t.csv").read_text().splitlines()
     assert len(rows) == 17 and rows[-1].startswith("Average,17.32")
+    assert rows[0] == "action,p1_mm,p2_mm,p2_per_sample_mm,count"
     saved = json.loads(write_metrics_json(tmp_path / "m.json", {"x": errors}).read_text())
     assert saved["x"]["Average"][0] == pytest.approx(17.321, abs=1e-3)
 

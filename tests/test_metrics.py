@@ -128,18 +128,43 @@ def test_inputs_unchanged(poses):
     assert np.array_equal(poses, before) and np.array_equal(pred, pred_before)
 
 
-def test_action_table_layout(monkeypatch):
+def test_action_table_layout_matches_the_reference_print(poses):
+    """The reference's header and row format, the 15 actions (0.00 for absent ones), the
+    per-sample P2 as a last labelled column, and the Average over all 15 rows."""
     errors = ActionErrors()
-    monkeypatch.setattr(errors, "summary", lambda: {"Directions": (43.33, 34.59),
-                                                    "Walking": (55.47, 43.51)})
-    assert errors.table() == ("===Action=== ==p#1 mm== =p#2 mm=\n"
-                              "Directions    43.33      34.59\n"
-                              "Walking       55.47      43.51\n"
-                              "Average       49.40      39.05")
+    errors.update(poses[:2] + [0.01, 0.0, 0.0], poses[:2], ["Directions 1"] * 2)
+    lines = errors.table().splitlines()
+    assert lines[0] == "===Action=== ==p#1 mm== =p#2 mm= ==p#2 sample=="
+    assert lines[1] == "Directions    10.00       0.00       0.00"
+    assert lines[2] == "Discussion     0.00       0.00       0.00"
+    assert len(lines) == 1 + 15 + 1 and lines[-1] == "Average        0.67       0.00       0.00"
+    present = ActionErrors(average="present")
+    present.update(poses[:2] + [0.01, 0.0, 0.0], poses[:2], ["Directions 1"] * 2)
+    assert present.table().splitlines()[1:] == [lines[1], "Average       10.00       0.00       0.00"]
+
+
+def test_p2_reference_convention_credits_the_batch_mean_in_mixed_batches(poses):
+    """monoMotionDiff's mpjpe_by_action_p2: a batch with one action keeps per-pose values; a
+    batch mixing actions credits every pose the batch mean. P1 is per pose either way."""
+    rng = np.random.default_rng(1)
+    pred = poses[:6] + rng.normal(0, 0.03, poses[:6].shape)
+    per_pose = p_mpjpe(pred, poses[:6], reduction="none") * 1000          # (6,) mm
+    labels = ["Walking 1", "Walking 1", "Eating", "Eating", "Eating", "Eating"]
+    ref, sample = ActionErrors(average="present"), ActionErrors(p2="per_sample", average="present")
+    for errors in (ref, sample):
+        errors.update_batches(pred, poses[:6], labels, batch_size=3)    # [W W E] [E E E]
+    mixed = per_pose[:3].mean()
+    assert ref.summary()["Walking"][1] == pytest.approx(mixed)
+    assert ref.summary()["Eating"][1] == pytest.approx((mixed + per_pose[3:].sum()) / 4)
+    assert sample.summary()["Eating"][1] == pytest.approx(per_pose[2:].mean())
+    assert ref.summary()["Eating"][0] == pytest.approx(sample.summary()["Eating"][0])
+    assert ref.summary(p2="per_sample") == sample.summary()
+    with pytest.raises(DataError, match="p2 must be one of"):
+        ActionErrors(p2="batch")
 
 
 def test_action_errors_accumulate(poses, tmp_path):
-    errors = ActionErrors()
+    errors = ActionErrors(average="present")
     errors.update(poses[:1] + [0.01, 0.0, 0.0], poses[:1], ["Directions 1"])
     errors.update(poses[1:4] + [0.0, 0.02, 0.0], poses[1:4], [13, 13, 13])   # Walking by index
     errors.update(torch.tensor(poses[4:6]) * 1.2, torch.tensor(poses[4:6]),
@@ -152,12 +177,14 @@ def test_action_errors_accumulate(poses, tmp_path):
     assert summary["Walking"][1] == pytest.approx(0.0, abs=1e-6)       # translation and scale
     assert errors.average() == pytest.approx(((10.0 + walking_p1) / 2, 0.0), abs=1e-6)
     assert errors.counts == {"Directions": 1, "Walking": 5}
-    lines = errors.table().splitlines()
-    assert lines[1] == "Directions    10.00       0.00" and lines[-1].startswith("Average ")
+    every = ActionErrors()                                            # the reference's Average
+    every.update(poses[:1] + [0.01, 0.0, 0.0], poses[:1], ["Directions 1"])
+    assert every.average()[0] == pytest.approx(10.0 / 15)
     rows = list(csv.reader(open(errors.to_csv(tmp_path / "errors.csv"))))
-    assert rows[0] == ["action", "p1_mm", "p2_mm", "count"]
+    assert rows[0] == ["action", "p1_mm", "p2_mm", "p2_per_sample_mm", "count"]
     assert rows[1][0] == "Directions" and float(rows[1][1]) == pytest.approx(10.0)
-    assert rows[-1][0] == "Average" and rows[-1][3] == "6"
+    assert rows[-1][0] == "Average" and rows[-1][4] == "6"
+    assert len(list(csv.reader(open(every.to_csv(tmp_path / "all.csv"))))) == 1 + 15 + 1
 
 
 def test_action_errors_bad_labels(poses):

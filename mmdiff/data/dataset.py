@@ -4,8 +4,8 @@
 (:class:`PoseSamples`), one row per (subject, action, camera, frame):
 
 - ``pose_3d`` (N, 17, 3): the 3D pose in that camera's coordinates, root-relative, metres.
-- ``pose_2d`` (N, 17, 2): the 2D condition, normalised screen coordinates (the camera's own
-  ``res_w``/``res_h``, as VideoPose3D and DiffPose normalise).
+- ``pose_2d`` (N, 17, 2): the 2D condition, normalised screen coordinates (w = h = 1000 for every
+  camera as the reference's prepare_2d_poses.py, or each camera's own size: ``normalization``).
 - ``gmm`` (N, 17, K, 5) or None: GMM kernels (weight, mean u, mean v, spread u, spread v) with
   means normalised here and spreads as the file stores them (normalised units).
 
@@ -16,8 +16,7 @@ the mean of kernel 0, which DiffPose states equals the original VideoPose3D dete
 MMDiff: ``pose_2d = gmm[..., 0, 1:3]``, so evaluation is deterministic and matches the plain
 detection file. Spreads: DiffPose's loader normalises only the means and uses the stored spreads
 unchanged as the u, v noise std, so they are in normalised units in the files; the kit does the
-same (data/README.md gives the evidence). (monoMotionDiff normalises with w = h = 1000 for every camera; with the camera's
-own height, cameras 0 and 3 (1000 x 1002) differ from it by +0.002 in v.) Drawing kernels by
+same (data/README.md gives the evidence). Drawing kernels by
 weight, DiffPose's training input, is the ``sample_gmm`` option of :class:`PoseDataset`.
 """
 from __future__ import annotations
@@ -83,7 +82,22 @@ def _normalize_gmm(kernels: np.ndarray, w: int, h: int) -> np.ndarray:
     return out
 
 
-def _camera_sequence(world17, det, camera, stride, where) -> dict:
+#: How pixels become normalised screen coordinates (u = 2 x / w - 1, v = 2 y / w - h / w):
+#: "reference" uses w = h = 1000 for every camera, as monoMotionDiff's prepare_2d_poses.py does;
+#: "camera" each camera's own res_w, res_h, as VideoPose3D and DiffPose do (cameras 54138969 and
+#: 60457274 are 1000 x 1002 there, so their v is 0.002 lower: about 1 px).
+NORMALIZATIONS = ("reference", "camera")
+
+
+def screen_size(camera, normalization: str) -> tuple[int, int]:
+    """(w, h) in pixels that ``normalization`` divides a camera's pixels by."""
+    if normalization not in NORMALIZATIONS:
+        raise DataError(f"data.normalization: expected one of {NORMALIZATIONS}, "
+                        f"found {normalization!r}")
+    return (1000, 1000) if normalization == "reference" else (camera.res_w, camera.res_h)
+
+
+def _camera_sequence(world17, det, camera, stride, where, normalization) -> dict:
     """Samples of one (subject, action, camera): world17 (F, 17, 3), det (F2, 17, ...) pixels."""
     num = len(world17)
     if len(det) < num:
@@ -93,11 +107,11 @@ def _camera_sequence(world17, det, camera, stride, where) -> dict:
     cam = world_to_camera(world17[frames].astype(np.float64), camera)   # (F', 17, 3)
     cam = cam - cam[:, :1]                                              # root-relative
     det = det[frames]                                                   # trims the extra frames
+    w, h = screen_size(camera, normalization)
     if det.ndim == 3:                                                   # (F', 17, 2) pixels
-        gmm, pose_2d = None, normalize_screen_coordinates(det.astype(np.float64), camera.res_w,
-                                                          camera.res_h)
+        gmm, pose_2d = None, normalize_screen_coordinates(det.astype(np.float64), w, h)
     else:                                                               # (F', 17, K, 5)
-        gmm = _normalize_gmm(det, camera.res_w, camera.res_h)
+        gmm = _normalize_gmm(det, w, h)
         pose_2d = gmm[..., 0, 1:3]                                      # kernel 0 mean
     return {"pose_3d": cam, "pose_2d": pose_2d, "gmm": gmm, "frame": frames}
 
@@ -119,36 +133,39 @@ def _wanted_actions(actions):
 
 
 def build_samples(positions_3d: dict, positions_2d: dict, subjects, actions=None,
-                  stride: int = 1) -> PoseSamples:
+                  stride: int = 1, normalization: str = "reference") -> PoseSamples:
     """Per-frame samples for ``subjects`` from loaded 3D and 2D tables.
 
     positions_3d: {subject: {action: (F, 32 or 17, 3) world metres}} (load_positions_3d);
     positions_2d: {subject: {action: [4 x (F2, 17, 2) or (F2, 17, K, 5) pixels]}}
     (load_positions_2d); subjects: e.g. TRAIN_SUBJECTS; actions: base names to keep (None = all);
-    stride: keep every stride-th frame of each sequence. Sequences follow the 3D file's order.
-    2D sequences longer than the mocap are trimmed to it (detector files run a few frames long).
-    Raises DataError for a missing subject or action, a camera count other than 4, a 2D sequence
-    shorter than the 3D one, or an action filter that matches nothing for these subjects.
+    stride: keep every stride-th frame of each sequence; normalization: :data:`NORMALIZATIONS`.
+    Rows come in the reference test loader's order: subjects as given, then the 2D file's
+    actions in its order, cameras 0..3, frames in order. 2D sequences longer than the mocap are
+    trimmed to it (detector files run a few frames long).
+    Raises DataError for a missing subject, an action in one file but not the other, a camera
+    count other than 4, a 2D sequence shorter than the 3D one, or an action filter that matches
+    nothing for these subjects.
     """
     if int(stride) != stride or stride < 1:
         raise DataError(f"stride must be a positive integer, found {stride!r}")
     wanted, parts, found = _wanted_actions(actions), [], set()
     for subject in subjects:
         seqs_3d, seqs_2d, cams = _subject_tables(positions_3d, positions_2d, subject)
-        for action, world in seqs_3d.items():
+        _check_same_actions(seqs_3d, seqs_2d, subject)
+        for action, per_camera in seqs_2d.items():
             base = action_base(action)
             if wanted is not None and base not in wanted:
                 continue
-            if action not in seqs_2d:
-                raise DataError(f"subject {subject!r}: action {action!r} is in the 3D data but "
-                                f"not in the 2D data (2D has {sorted(seqs_2d)})")
-            if len(seqs_2d[action]) != len(cams):
+            if len(per_camera) != len(cams):
                 raise DataError(f"{subject} {action!r}: expected {len(cams)} cameras of 2D data, "
-                                f"found {len(seqs_2d[action])}")
+                                f"found {len(per_camera)}")
+            world = seqs_3d[action]
             world17 = reduce_32_to_17(world) if world.shape[1] == 32 else world
-            for c, (det, cam) in enumerate(zip(seqs_2d[action], cams)):
+            for c, (det, cam) in enumerate(zip(per_camera, cams)):
                 part = _camera_sequence(world17, det, cam, int(stride),
-                                        f"{subject} {action!r} camera {c} ({cam.id})")
+                                        f"{subject} {action!r} camera {c} ({cam.id})",
+                                        normalization)
                 part.update(subject=subject, action=base, camera=c)
                 parts.append(part)
             found.add(base)
@@ -158,6 +175,17 @@ def build_samples(positions_3d: dict, positions_2d: dict, subjects, actions=None
     if not parts:
         raise DataError(f"no samples: subjects {list(subjects)} have no sequences")
     return _concatenate(parts)
+
+
+def _check_same_actions(seqs_3d: dict, seqs_2d: dict, subject: str) -> None:
+    only_3d = [a for a in seqs_3d if a not in seqs_2d]
+    only_2d = [a for a in seqs_2d if a not in seqs_3d]
+    if only_3d:
+        raise DataError(f"subject {subject!r}: action(s) {only_3d} are in the 3D data but not in "
+                        f"the 2D data (2D has {sorted(seqs_2d)})")
+    if only_2d:
+        raise DataError(f"subject {subject!r}: action(s) {only_2d} are in the 2D data but not in "
+                        f"the 3D data (3D has {sorted(seqs_3d)})")
 
 
 def _concatenate(parts: list[dict]) -> PoseSamples:
@@ -178,10 +206,11 @@ def _concatenate(parts: list[dict]) -> PoseSamples:
     )
 
 
-def load_samples(path_3d, path_2d, subjects, actions=None, stride: int = 1) -> PoseSamples:
+def load_samples(path_3d, path_2d, subjects, actions=None, stride: int = 1,
+                 normalization: str = "reference") -> PoseSamples:
     """:func:`build_samples` on the files at ``path_3d`` and ``path_2d`` (read safely)."""
     return build_samples(load_positions_3d(path_3d), load_positions_2d(path_2d), subjects,
-                         actions=actions, stride=stride)
+                         actions=actions, stride=stride, normalization=normalization)
 
 
 def load_split(data, split: str) -> PoseSamples:
@@ -196,7 +225,7 @@ def load_split(data, split: str) -> PoseSamples:
     subjects = data.train_subjects if split == "train" else data.test_subjects
     stride = data.train_stride if split == "train" else data.test_stride
     return load_samples(data.path_3d, data.path_2d, subjects, actions=data.actions or None,
-                        stride=stride)
+                        stride=stride, normalization=data.normalization)
 
 
 def item_uniforms(seed: int, epoch: int, index, num: int) -> np.ndarray:

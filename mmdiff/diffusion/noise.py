@@ -104,18 +104,25 @@ def gmm_noise(gmm: torch.Tensor, generator: torch.Generator | None = None,
     return _randn(scale.shape, generator, gmm.device, gmm.dtype) * scale
 
 
-def antithetic_timesteps(batch: int, num_steps: int,
-                         generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """Training timesteps drawn in antithetic pairs (t, T-1-t), as the reference does.
+ANTITHETIC_DRAWS = ("reference", "balanced")
 
-    The first ceil(B/2) entries are uniform on [0, T); entry ceil(B/2) + i is T-1 minus entry i
-    (the last partner is dropped when B is odd). Pairing a low-noise with a high-noise step
-    lowers the variance of the batch loss. Returns (B,) int64.
+
+def antithetic_timesteps(batch: int, num_steps: int, generator: torch.Generator | None = None,
+                         device=None, draws: str = "reference") -> torch.Tensor:
+    """Training timesteps drawn in antithetic pairs (t, T-1-t).
+
+    The first n entries are uniform on [0, T); entry n + i is T-1 minus entry i; the result is
+    cut to B. ``draws``: "reference" takes n = B // 2 + 1 as the reference does (B = 1024: 513
+    draws and 511 partners); "balanced" n = ceil(B / 2) (512 and 512). Pairing a low-noise with
+    a high-noise step lowers the variance of the batch loss. Returns (B,) int64.
     """
     if batch < 1 or num_steps < 1:
         raise ConfigError(f"antithetic_timesteps: batch and num_steps must be >= 1, "
                           f"found {batch}, {num_steps}")
-    half = (batch + 1) // 2
+    if draws not in ANTITHETIC_DRAWS:
+        raise ConfigError(f"train.antithetic_draws: expected one of {ANTITHETIC_DRAWS}, "
+                          f"found {draws!r}")
+    half = batch // 2 + 1 if draws == "reference" else (batch + 1) // 2
     where = generator.device if generator is not None else device
     t = torch.randint(0, num_steps, (half,), generator=generator, device=where)
     return torch.cat([t, num_steps - 1 - t])[:batch].to(device)         # (B,)

@@ -24,13 +24,16 @@ class DenoiserConfig:
     """Denoiser hyper-parameters (the released MMDiff checkpoints use the defaults)."""
     kind: str = "mmdiff"  # "mmdiff" (34-node cross-channel graph) or "diffpose" (17-node baseline)
     hid_dim: int = 96  # features per graph node
-    emd_dim: int = 96  # width of the sinusoidal timestep embedding (widened to 4*hid_dim)
+    emd_dim: int | None = None  # sinusoidal timestep-embedding width; None = hid_dim (the
+    #                             reference never reads its config's emd_dim), then 4*hid_dim wide
     num_layers: int = 5  # graph-attention + residual Chebyshev blocks per branch
     n_head: int = 4  # attention heads
     dropout: float = 0.25  # dropout of the attention blocks' residual branches (training)
     attn_dropout: float = 0.1  # dropout on the attention weights (training)
     gconv_dropout: float = 0.1  # dropout after each Chebyshev conv of the residual blocks
     cross_links: bool = True  # MMDiff: the 17 joint-to-joint 2D<->3D edges (False = ablation)
+    init: str = "reference"  # "reference": attention / feed-forward copies as the reference
+    #                          builds them (mmdiff.models.init); "independent": every layer its own
 
 
 def split_frames(x_t: torch.Tensor, pose_2d: torch.Tensor | None, t, name: str):

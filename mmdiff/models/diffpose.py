@@ -20,6 +20,7 @@ import torch.nn as nn
 from mmdiff.models.common import (UVXYZ, DenoiserConfig, TimestepMLP, count_params,
                                   split_frames)
 from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
+from mmdiff.models.init import check_init, tie_like_reference
 from mmdiff.skeleton import EDGES_17, NUM_JOINTS
 
 
@@ -49,7 +50,10 @@ class DiffPoseDenoiser(nn.Module):
             GraphAttentionBlock(h, NUM_JOINTS, cfg.n_head, cfg.dropout, cfg.attn_dropout)
             for _ in range(cfg.num_layers))
         self.gconv_output = ChebConv(h, UVXYZ, adj)
-        self.temb = TimestepMLP(cfg.emd_dim, 4 * h)
+        self.temb = TimestepMLP(cfg.emd_dim or h, 4 * h)
+        check_init(cfg.init)
+        if cfg.init == "reference":                   # DiffPose's GCNdiff copies like GraFormer
+            tie_like_reference([self.atten_layers])
 
     def forward(self, x_t: torch.Tensor, pose_2d: torch.Tensor | None, t: torch.Tensor,
                 return_attention: bool = False):

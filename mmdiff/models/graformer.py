@@ -18,6 +18,7 @@ import torch.nn as nn
 from mmdiff.errors import DataError
 from mmdiff.models.common import count_params
 from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
+from mmdiff.models.init import check_init, tie_like_reference
 from mmdiff.skeleton import EDGES_17, NUM_JOINTS
 
 
@@ -30,6 +31,8 @@ class GraFormerConfig:
     dropout: float = 0.25  # dropout of the attention blocks' residual branches (training)
     attn_dropout: float = 0.1  # dropout on attention weights (training)
     gconv_dropout: float = 0.1  # dropout after each Chebyshev conv of the residual blocks
+    init: str = "reference"  # "reference": attention / feed-forward copies as the reference
+    #                          builds them (mmdiff.models.init); "independent": every layer its own
 
 
 class GraFormer(nn.Module):
@@ -55,6 +58,9 @@ class GraFormer(nn.Module):
             GraphAttentionBlock(h, NUM_JOINTS, cfg.n_head, cfg.dropout, cfg.attn_dropout)
             for _ in range(cfg.num_layers))
         self.gconv_output = ChebConv(h, 3, adj)
+        check_init(cfg.init)
+        if cfg.init == "reference":
+            tie_like_reference([self.atten_layers])
 
     def forward(self, pose_2d: torch.Tensor, return_attention: bool = False):
         if pose_2d.shape[-2:] != (NUM_JOINTS, 2):

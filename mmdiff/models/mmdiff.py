@@ -34,6 +34,7 @@ from mmdiff.models import kernels
 from mmdiff.models.common import (UVXYZ, DenoiserConfig, TimestepMLP, count_params,
                                   split_frames)
 from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
+from mmdiff.models.init import check_init, tie_like_reference
 from mmdiff.skeleton import EDGES_17, NUM_JOINTS
 
 
@@ -95,9 +96,12 @@ class MMDiffDenoiser(nn.Module):
         self.fc2 = nn.Linear(6, 5)       # read-out: (2D node, 3D node) of a joint -> uvxyz noise
         self.fc3 = nn.Linear(J, 2 * J)   # context: 17 joint nodes -> 34 cross-channel nodes
         # timestep embedding
-        self.temb = TimestepMLP(cfg.emd_dim, temb_dim)
+        self.temb = TimestepMLP(cfg.emd_dim or h, temb_dim)
         for unused in (self.gconv_layers_t[-1], self.gconv_output_t):
             unused.requires_grad_(False)
+        check_init(cfg.init)
+        if cfg.init == "reference":
+            tie_like_reference([self.atten_layers, self.atten_layers_t])
 
     def forward(self, x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor,
                 return_attention: bool = False):
