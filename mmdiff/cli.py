@@ -96,6 +96,7 @@ def _cmd_predict(args):
     from mmdiff.evaluate import predict_poses, with_eval
     from mmdiff.keypoints import read_keypoints
     from mmdiff.train import default_device
+    from mmdiff.viz.html import write_pose_html
     cfg = with_eval(_config(args), steps=args.steps, hypotheses=args.hypotheses, flip=args.flip)
     kp = read_keypoints(args.input, layout=args.layout, key=args.key)
     pose_2d = kp.normalized(args.width, args.height)  # (F, 17, 2)
@@ -111,41 +112,6 @@ def _cmd_predict(args):
     print(f"{out}: pose_3d {pose_3d.shape} (frames, 17 joints, xyz metres, root-relative)")
     if args.html:
         print(write_pose_html(pose_3d, args.html, title=Path(args.input).name))
-
-
-def write_pose_html(pose_3d, path, title: str = "mmdiff predict") -> Path:
-    """A standalone interactive plotly page: the 17-joint skeleton of every frame, a frame slider.
-    pose_3d: (F, 17, 3) metres, camera coordinates (x right, y down, z forward): drawn with
-    height up (-y) and depth (z) into the screen."""
-    import plotly.graph_objects as go
-    from mmdiff.skeleton import EDGES_17
-
-    def traces(pose):
-        x, y, z = pose[:, 0], pose[:, 2], -pose[:, 1]  # plot axes: x, depth, up
-        bx, by, bz = [], [], []
-        for child, parent in EDGES_17:
-            bx += [x[child], x[parent], None]
-            by += [y[child], y[parent], None]
-            bz += [z[child], z[parent], None]
-        return [go.Scatter3d(x=bx, y=by, z=bz, mode="lines", line=dict(width=6), name="bones"),
-                go.Scatter3d(x=x, y=y, z=z, mode="markers", marker=dict(size=3), name="joints")]
-
-    frames = [go.Frame(data=traces(p), name=str(i)) for i, p in enumerate(pose_3d)]
-    lim = float(abs(pose_3d).max()) or 1.0
-    axis = dict(range=[-lim, lim])
-    fig = go.Figure(data=traces(pose_3d[0]), frames=frames)
-    fig.update_layout(
-        title=f"{title}: {len(pose_3d)} frames (metres, root-relative)",
-        scene=dict(xaxis=dict(axis, title="x"), yaxis=dict(axis, title="depth z"),
-                   zaxis=dict(axis, title="up (-y)"), aspectmode="cube"),
-        sliders=[dict(steps=[dict(method="animate", label=str(i),
-                                  args=[[str(i)], dict(mode="immediate",
-                                                       frame=dict(duration=0, redraw=True))])
-                             for i in range(len(pose_3d))])])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs=True)
-    return path
 
 
 def _cmd_bench(args):
