@@ -13,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from mmdiff.errors import DataError
 from mmdiff.viz.base import Traces, View, as_array
 from mmdiff.viz.poses import slider_steps
 from mmdiff.viz.skeletons import (add_skeleton, cube_scene, display_3d, handles, pose_2d_traces,
-                                  set_pose_2d, set_skeleton_3d, skeleton_3d_traces)
+                                  set_pose_2d, set_skeleton_3d, skeleton_3d_traces,
+                                  skeleton_segments)
 
 FLAG_COLOR = "#ff7f0e"
 
@@ -55,7 +57,7 @@ def _frame_title(title: str, i: int, count: int, filled: bool) -> str:
 
 def pose_sequence_view(pose_3d, keypoints_px=None, image_size=None, title: str = "mmdiff predict",
                        filled_frames=None, flagged_joints=None, fps: float = 25.0,
-                       widget: bool = False) -> View:
+                       widget: bool = False, frames: bool = True) -> View:
     """An animated lifted sequence: 3D skeleton beside its 2D keypoints, play / pause, slider.
 
     pose_3d: (F, 17, 3) metres, camera coordinates (x right, y down, z forward), root-relative;
@@ -65,6 +67,8 @@ def pose_sequence_view(pose_3d, keypoints_px=None, image_size=None, title: str =
     filled_frames: (F,) bool, frames with no detection, filled by interpolation (marked).
     flagged_joints: (F, 17) bool, joints interpolated or of low confidence (ringed in orange).
     fps: the play speed. Handles: ``3d/...``, ``2d/...``, ``2d/flagged joints``.
+    frames: attach the plotly frames (``False``: ``view.update.frames`` holds them as plain dicts, for
+    :func:`write_pose_html`, which skips plotly's slow validation of hundreds of frames).
     update(frame): shows frame ``frame`` (for a notebook slider; the page animates by itself).
     """
     p3, p2, size = _check(pose_3d, keypoints_px, image_size)
@@ -92,16 +96,21 @@ def pose_sequence_view(pose_3d, keypoints_px=None, image_size=None, title: str =
     shown = handles("3d") + (handles("2d") + ["2d/flagged joints"] if two_d else [])
 
     def frame_data(i: int) -> list:
-        parts = skeleton_3d_traces(d3[i])
+        """Plain dicts holding only the coordinates: plotly validates them fast."""
+        parts = [dict(type="scatter3d", x=seg[:, 0], y=seg[:, 1], z=seg[:, 2])
+                 for seg in skeleton_segments(d3[i])]
         if two_d:
             j = np.nonzero(flagged[i])[0]
-            parts += pose_2d_traces(p2[i], showlegend=False)
-            parts.append(go.Scatter(x=p2[i, j, 0], y=p2[i, j, 1]))
+            parts += [dict(type="scatter", x=seg[:, 0], y=seg[:, 1])
+                      for seg in skeleton_segments(p2[i])]
+            parts.append(dict(type="scatter", x=p2[i, j, 0], y=p2[i, j, 1]))
         return parts
 
-    fig.frames = [go.Frame(data=frame_data(i), traces=traces.indices(shown), name=str(i),
-                           layout=dict(title=dict(text=_frame_title(title, i, count, filled[i]))))
-                  for i in range(count)]
+    frame_dicts = [dict(data=frame_data(i), traces=traces.indices(shown), name=str(i),
+                        layout=dict(title=dict(text=_frame_title(title, i, count, filled[i]))))
+                   for i in range(count)]
+    if frames:
+        fig.frames = frame_dicts
     labels = [f"{i} filled" if filled[i] else str(i) for i in range(count)]
     fig.update_layout(title_text=_frame_title(title, 0, count, filled[0]),
                       updatemenus=[_play_pause(fps)],
@@ -118,6 +127,7 @@ def pose_sequence_view(pose_3d, keypoints_px=None, image_size=None, title: str =
                 traces["2d/flagged joints"].update(x=p2[frame, j, 0], y=p2[frame, j, 1])
             fig.layout.title.text = _frame_title(title, frame, count, filled[frame])
     update(0)
+    update.frames = frame_dicts
     return View(fig, update)
 
 
@@ -151,8 +161,11 @@ def write_pose_html(pose_3d, path, title: str = "mmdiff predict", keypoints_px=N
     """Write :func:`pose_sequence_view` as a standalone page (plotly.js inlined) at ``path``.
     Arguments as :func:`pose_sequence_view`. Returns the path written."""
     view = pose_sequence_view(pose_3d, keypoints_px, image_size, title=title,
-                              filled_frames=filled_frames, flagged_joints=flagged_joints, fps=fps)
+                              filled_frames=filled_frames, flagged_joints=flagged_joints, fps=fps,
+                              frames=False)
+    page = view.fig.to_dict()
+    page["frames"] = view.update.frames                                      # plain dicts
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    view.fig.write_html(path, include_plotlyjs=True, auto_play=False)
+    pio.write_html(page, path, include_plotlyjs=True, auto_play=False, validate=False)
     return path

@@ -50,6 +50,12 @@ def segments(points: np.ndarray, pairs) -> np.ndarray:
     return out
 
 
+def skeleton_segments(pose: np.ndarray) -> list[np.ndarray]:
+    """The :data:`PARTS` coordinates of a (J, C) pose: three bone polylines, then the joints."""
+    groups = bone_groups(len(pose))
+    return [segments(pose, groups[side]) for side in SIDES] + [pose]
+
+
 def display_3d(pose: np.ndarray, coords: str) -> np.ndarray:
     """(..., 3) -> plot axes (x, y, z) with z up: camera (x, y down, z fwd) -> (x, z, -y)."""
     if coords == "camera":
