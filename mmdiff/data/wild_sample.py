@@ -7,13 +7,14 @@ with lens distortion), with what a real detector adds:
 * keypoint noise correlated over time, sized per point like a top-down detector's (2.5 px on the
   face to 6 px on the wrists at 200 px per metre), and confidences around 0.8-0.95;
 * episodes in which a limb point is off by tens of pixels and its confidence drops below 0.3;
-* a second person (another subject, standing to the side) in part of the video, for some frames
-  with a higher person score than the main one (so picking the best person per frame would jump
-  between the two);
+* a second person (another subject, standing to the side and 2 m farther back) in frames
+  100-224, for frames 110-139 with a higher person score than the main one (so picking the best
+  person per frame would jump between the two);
 * frames with no detection of the main person, and frames with no detection at all (AlphaPose
   then writes nothing for that image).
 
-The file is what ``AlphaPose`` writes without tracking: a flat list of ``{"image_id": "12.jpg",
+300 frames at 25 fps, S9's body walking, camera 1 of S9 (1000 x 1000 px). The file is what
+``AlphaPose`` writes without tracking: a flat list of ``{"image_id": "12.jpg",
 "category_id": 1, "keypoints": [x, y, c] * 26, "score", "box": [x, y, w, h], "idx": 0}``,
 rounded to 0.1 px. ``python -m mmdiff.data.wild_sample data/sample/alphapose_halpe26.json``
 writes the committed sample; :func:`make_alphapose_sample` also returns the true 3D poses.
@@ -109,17 +110,18 @@ def _person_score(points: np.ndarray, rng) -> float:
 
 def make_alphapose_sample(seed: int = 0, frames: int = 300, fps: float = 25.0,
                           subject: str = "S9", action: str = "Walking", camera: int = 1,
-                          other: tuple = ("S11", "Waiting", 95, 225, 2.2)) -> Sample:
+                          other: tuple = ("S11", "Waiting", 100, 225, 2.2, 2.0)) -> Sample:
     """The sample video's detections (see the module docstring); ``other`` = (subject, action,
-    first frame, end frame, metres to the camera's right of the main person's start) of the
-    second person."""
+    first frame, end frame, metres to the camera's right and metres farther from the camera than
+    the main person's start) of the second person."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(77,)))
     cam = cameras_for(subject)[camera]
     main = video_motion(seed, subject, action, frames, fps)                 # (F, 32, 3) world
-    side = camera_to_world(np.array([1.0, 0.0, 0.0]), cam) - cam.translation
-    side = np.r_[side[:2] / np.linalg.norm(side[:2]), 0.0]                  # camera right, on the floor
+    on_floor = lambda v: np.r_[v[:2] / np.linalg.norm(v[:2]), 0.0]
+    side = on_floor(camera_to_world(np.array([1.0, 0.0, 0.0]), cam) - cam.translation)  # right
+    away = on_floor(camera_to_world(np.array([0.0, 0.0, 1.0]), cam) - cam.translation)  # forward
     second = video_motion(seed, other[0], other[1], frames, fps)            # (F, 32, 3) world
-    second = second + (main[0, 0] - second[0, 0]) * [1, 1, 0] + other[4] * side
+    second = second + (main[0, 0] - second[0, 0]) * [1, 1, 0] + other[4] * side + other[5] * away
     people = []
     for world in (main, second):
         halpe = halpe_from_h36m(world)                                       # (F, 26, 3)
@@ -130,7 +132,7 @@ def make_alphapose_sample(seed: int = 0, frames: int = 300, fps: float = 25.0,
         if f in ALL_MISSING:
             continue
         scores = [_person_score(p[f], rng) for p in people]
-        if 100 <= f < 130:
+        if 110 <= f < 140:
             scores[1] = scores[0] + 0.2                                      # the other looks better
         if f not in MAIN_MISSING:
             entries.append(_entry(f, people[0][f], scores[0]))
