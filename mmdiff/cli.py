@@ -94,7 +94,7 @@ def _cmd_eval(args):
 def _cmd_predict(args):
     from mmdiff.checkpoints import load_denoiser, load_lifter, resolve_device
     from mmdiff.evaluate import with_eval
-    from mmdiff.wild import predict_file, save_prediction, write_html
+    from mmdiff.wild import predict_file, report_text, save_prediction, write_html
     cfg = with_eval(_config(args), steps=args.steps, hypotheses=args.hypotheses, flip=args.flip)
     device = resolve_device(args.device)
     lifter = load_lifter(args.lifter or cfg.lifter.checkpoint, device=device)
@@ -105,7 +105,7 @@ def _cmd_predict(args):
                         min_score=args.min_score, max_gap=args.max_gap,
                         max_joint_gap=args.max_joint_gap, device=device)
     print("\n".join(pred.notes))
-    print(pred.report.text())
+    print(report_text(pred))
     out = save_prediction(pred, args.out, hypotheses=args.keep_hypotheses)
     print(f"{out}: pose_3d {pred.pose_3d.shape} (frames, 17 joints, xyz metres, root-relative)"
           + (f", hypotheses {pred.hypotheses.shape}" if args.keep_hypotheses else ""))

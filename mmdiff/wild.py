@@ -34,13 +34,14 @@ from mmdiff.skeleton import NAMES_17
 class Prediction:
     """keypoints: the 2D input (:class:`~mmdiff.keypoints.Keypoints`); image_size: (w, h) px;
     pose_2d: (F, 17, 2) normalised; pose_3d: (F, 17, 3) metres, root-relative, camera axes, NaN
-    in frames not lifted; hypotheses: (S, F, 17, 3) or None; report; notes: what was decided."""
+    in frames not lifted; hypotheses: (S, F, 17, 3); report: None with fewer than 2 lifted
+    frames; notes: what was decided."""
     keypoints: Keypoints
     image_size: tuple[int, int]
     pose_2d: np.ndarray
     pose_3d: np.ndarray
-    hypotheses: np.ndarray | None
-    report: PlausibilityReport
+    hypotheses: np.ndarray
+    report: PlausibilityReport | None
     notes: tuple[str, ...]
 
 
@@ -104,7 +105,7 @@ def predict_sequence(kp: Keypoints, cfg: Config, lifter, denoiser=None, width=No
     full[:, lifted] = hyps
     pose_3d = full.mean(axis=0)                                              # (F, 17, 3)
     report = plausibility_report(pose_3d, kp.filled_frames, kp.interpolated_joints,
-                                 kp.low_confidence)
+                                 kp.low_confidence) if lifted.sum() >= 2 else None
     what = ("lifter alone" if denoiser is None else
             f"lifter + DDIM {cfg.eval.steps} of {cfg.eval.schedule_steps} steps, eta "
             f"{cfg.eval.eta}, {cfg.eval.hypotheses} hypotheses (mean)")
@@ -125,6 +126,13 @@ def predict_file(path, cfg: Config, lifter, denoiser=None, *, width=None, height
     return predict_sequence(kp, cfg, lifter, denoiser, width, height, device)
 
 
+def report_text(pred: Prediction) -> str:
+    """The plausibility report, or why there is none."""
+    if pred.report is None:
+        return "plausibility: not measured (fewer than 2 lifted frames)"
+    return pred.report.text()
+
+
 def save_prediction(pred: Prediction, path, hypotheses: bool = False) -> Path:
     """Write the npz ``mmdiff predict`` writes (keys listed in README, section predict);
     ``hypotheses`` adds every hypothesis, (S, F, 17, 3)."""
@@ -133,7 +141,8 @@ def save_prediction(pred: Prediction, path, hypotheses: bool = False) -> Path:
                   scores=kp.scores, frame=kp.frame, image_size=np.array(pred.image_size),
                   filled_frames=kp.filled_frames, gap_frames=kp.gap_frames,
                   interpolated_joints=kp.interpolated_joints, low_confidence=kp.low_confidence,
-                  bone_variation=pred.report.variation, source_layout=np.array(kp.source_layout),
+                  bone_variation=pred.report.variation if pred.report else np.full(16, np.nan),
+                  source_layout=np.array(kp.source_layout),
                   person=np.array(-1 if kp.person is None else kp.person),
                   joint_names=np.array(NAMES_17))
     if hypotheses:

@@ -15,7 +15,8 @@ from mmdiff.errors import DataError
 from mmdiff.evaluate import predict_poses, with_eval
 from mmdiff.models.graformer import GraFormer, GraFormerConfig
 from mmdiff.models.mmdiff import DenoiserConfig, MMDiffDenoiser
-from mmdiff.wild import predict_file, save_prediction, sequence_view, write_html
+from mmdiff.wild import (predict_file, report_text, save_prediction, sequence_view,
+                         write_html)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _keypoint_files import alphapose_entry, halpe_frames, write_json  # noqa: E402
@@ -75,6 +76,15 @@ def test_npz_keys_and_html(tmp_path, tiny_models):
     view = sequence_view(pred)
     assert len(view.fig.frames) == 12 and "7 frames" not in view.fig.layout.title.text
     assert write_html(pred, tmp_path / "v.html").stat().st_size > 1e6      # plotly.js inlined
+
+
+def test_a_single_image_is_lifted_without_a_report(tmp_path, tiny_models):
+    lifter, den = tiny_models
+    path = write_json(tmp_path / "one.json", [alphapose_entry(0, halpe_frames(1)[0])])
+    pred = predict_file(path, load_config("cpn"), lifter, den, width=1000, height=1000)
+    assert pred.pose_3d.shape == (1, 17, 3) and pred.report is None
+    assert "not measured" in report_text(pred)
+    assert np.isnan(np.load(save_prediction(pred, tmp_path / "o.npz"))["bone_variation"]).all()
 
 
 @pytest.mark.slow
