@@ -72,15 +72,16 @@ class PlausibilityReport:
         return self.median <= STEADY
 
     def text(self) -> str:
-        worst = np.argsort(-self.variation)[:3]
-        bones = ", ".join(f"{NAMES_17[EDGES_17[i][1]]}-{NAMES_17[EDGES_17[i][0]]} "
-                          f"{100 * self.variation[i]:.1f} %" for i in worst)
+        import textwrap
+        bones = ", ".join(f"{NAMES_17[p]}-{NAMES_17[c]} {100 * v:.1f}"
+                          for (c, p), v in zip(EDGES_17, self.variation))
         ratios = ", ".join(f"{k} {v:.2f}" for k, v in self.ratios.items())
         verdict = "steady" if self.steady else "NOT steady: check the layout, person and 2D"
         return "\n".join([
             f"plausibility: bone length variation (std/mean over {self.lifted} lifted frames): "
             f"median over bones {100 * self.median:.1f} % ({verdict}; <= {100 * STEADY:.0f} %)",
-            f"  most variable bones: {bones}",
+            *textwrap.wrap(f"per bone (%): {bones}", 96, initial_indent="  ",
+                           subsequent_indent="    "),
             f"  left/right length ratios: {ratios}",
             f"  filled: {self.filled_frames} of {self.frames} frames, {self.filled_joints} joint "
             f"values interpolated, {self.low_confidence} low-confidence joints kept; "

@@ -62,6 +62,7 @@ def test_alphapose_image_names_without_numbers_are_ordered_and_said(tmp_path):
     (lambda e: e.update(box=[1, 2, 3]), r"entry 1 .*box \[x, y, w, h\]"),
     (lambda e: e.update(idx="a"), r"entry 1 .*track id must be an integer"),
     (lambda e: e["keypoints"].__setitem__(4, None), r"entry 1 .*NaN or inf"),
+    (lambda e: e.update(score="high"), r"entry 1 .*expected numbers for the keypoints, frame and score"),
 ])
 def test_alphapose_malformed_entries_name_file_and_entry(tmp_path, change, message):
     entries = [alphapose_entry(f, halpe_frames(2)[f]) for f in (0, 1)]

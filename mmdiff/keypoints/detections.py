@@ -76,7 +76,13 @@ class DetectionRows:
 
     def add(self, frame: int, points, entry: str, score=None, box=None, track=None) -> None:
         """points: (P, 2|3) or a flat x, y, c list; box: x1, y1, x2, y2 pixels or None."""
-        pts = np.asarray(points, dtype=np.float64)
+        try:
+            pts = np.asarray(points, dtype=np.float64)
+            frame = int(frame)
+            score = None if score is None else float(score)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"{self.source}, {entry}: expected numbers for the keypoints, frame "
+                            f"and score ({err})") from None
         if pts.ndim == 1:
             if pts.size % 3:
                 raise DataError(f"{self.source}, {entry}: a flat keypoint list holds x, y, score "
