@@ -5,7 +5,7 @@
     mmdiff train-lifter --config demo --doc demo_lifter [--resume] [--set k=v ...]
     mmdiff train --config demo --doc demo [--resume] [--set k=v ...]
     mmdiff eval --config demo --doc demo              per-action table (P1, P2 mm) + CSV
-    mmdiff predict keypoints.json --width W --height H --out pose3d.npz [--html view.html]
+    mmdiff predict dets.json --width W --height H --out pose3d.npz [--html view.html]
     mmdiff bench                                      throughput of models and pipeline
     mmdiff demo                                       the whole job on the embedded data
 
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mmdiff.cpu import keep_freed_memory, set_threads
 from mmdiff.errors import ConfigError, MmdiffError
+from mmdiff.keypoints.layouts import LAYOUTS
 
 
 def _cmd_data_synth(args):
@@ -99,62 +100,27 @@ def _cmd_eval(args):
 
 
 def _cmd_predict(args):
-    import numpy as np
     from mmdiff.checkpoints import load_denoiser, load_lifter
-    from mmdiff.evaluate import predict_poses, with_eval
-    from mmdiff.keypoints import read_keypoints
+    from mmdiff.evaluate import with_eval
     from mmdiff.runtime import default_device
+    from mmdiff.wild import predict_file, report_text, save_prediction, write_html
     cfg = with_eval(_config(args), steps=args.steps, hypotheses=args.hypotheses, flip=args.flip,
                     use_ema=args.ema)
-    kp = read_keypoints(args.input, layout=args.layout, key=args.key)
-    pose_2d = kp.normalized(args.width, args.height)  # (F, 17, 2)
     device = default_device(args.device)
     lifter = load_lifter(args.lifter or cfg.lifter.checkpoint, device=device)
     denoiser = None if args.lifter_only else load_denoiser(
         args.ckpt, device=device, ema="auto" if cfg.eval.use_ema else False)
-    pose_3d = predict_poses(cfg, lifter, denoiser, pose_2d, device=device)  # (F, 17, 3) metres
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, pose_3d=pose_3d, pose_2d=pose_2d, keypoints_px=kp.pixels,
-                        scores=kp.scores, source_layout=np.array(kp.source_layout))
-    print(f"{out}: pose_3d {pose_3d.shape} (frames, 17 joints, xyz metres, root-relative)")
+    pred = predict_file(args.input, cfg, lifter, denoiser, width=args.width, height=args.height,
+                        layout=args.layout, key=args.key, video=args.video, person=args.person,
+                        min_score=args.min_score, max_gap=args.max_gap,
+                        max_joint_gap=args.max_joint_gap, device=device)
+    print("\n".join(pred.notes))
+    print(report_text(pred))
+    out = save_prediction(pred, args.out, hypotheses=args.keep_hypotheses)
+    print(f"{out}: pose_3d {pred.pose_3d.shape} (frames, 17 joints, xyz metres, root-relative)"
+          + (f", hypotheses {pred.hypotheses.shape}" if args.keep_hypotheses else ""))
     if args.html:
-        print(write_pose_html(pose_3d, args.html, title=Path(args.input).name))
-
-
-def write_pose_html(pose_3d, path, title: str = "mmdiff predict") -> Path:
-    """A standalone interactive plotly page: the 17-joint skeleton of every frame, a frame slider.
-    pose_3d: (F, 17, 3) metres, camera coordinates (x right, y down, z forward): drawn with
-    height up (-y) and depth (z) into the screen."""
-    import plotly.graph_objects as go
-    from mmdiff.skeleton import EDGES_17
-
-    def traces(pose):
-        x, y, z = pose[:, 0], pose[:, 2], -pose[:, 1]  # plot axes: x, depth, up
-        bx, by, bz = [], [], []
-        for child, parent in EDGES_17:
-            bx += [x[child], x[parent], None]
-            by += [y[child], y[parent], None]
-            bz += [z[child], z[parent], None]
-        return [go.Scatter3d(x=bx, y=by, z=bz, mode="lines", line=dict(width=6), name="bones"),
-                go.Scatter3d(x=x, y=y, z=z, mode="markers", marker=dict(size=3), name="joints")]
-
-    frames = [go.Frame(data=traces(p), name=str(i)) for i, p in enumerate(pose_3d)]
-    lim = float(abs(pose_3d).max()) or 1.0
-    axis = dict(range=[-lim, lim])
-    fig = go.Figure(data=traces(pose_3d[0]), frames=frames)
-    fig.update_layout(
-        title=f"{title}: {len(pose_3d)} frames (metres, root-relative)",
-        scene=dict(xaxis=dict(axis, title="x"), yaxis=dict(axis, title="depth z"),
-                   zaxis=dict(axis, title="up (-y)"), aspectmode="cube"),
-        sliders=[dict(steps=[dict(method="animate", label=str(i),
-                                  args=[[str(i)], dict(mode="immediate",
-                                                       frame=dict(duration=0, redraw=True))])
-                             for i in range(len(pose_3d))])])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs=True)
-    return path
+        print(write_html(pred, args.html, title=Path(args.input).name, fps=args.fps))
 
 
 def _cmd_bench(args):
@@ -240,17 +206,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None, help="CSV output (default <exp>/<doc>/eval.csv)")
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("predict", help="3D poses from 2D keypoints (npz or detector JSON)")
-    p.add_argument("input", help="keypoints: .json (COCO results, OpenPose) or .npz/.npy (F, J, 2|3)")
-    p.add_argument("--width", type=int, required=True, help="image width in pixels")
-    p.add_argument("--height", type=int, required=True, help="image height in pixels")
-    p.add_argument("--layout", default="auto",
-                   choices=["auto", "h36m", "coco", "openpose25", "openpose18"],
-                   help="joint order of the input (auto: JSON -> coco/openpose, npz -> h36m)")
+    p = sub.add_parser("predict", help="3D poses from a video's 2D keypoints (detector files)")
+    p.add_argument("input", help="keypoints: AlphaPose / COCO results, MMPose, OpenPose (file or "
+                                 "folder), MediaPipe JSON; .npz/.npy (F, J, 2|3); VideoPose3D npz")
+    p.add_argument("--width", type=int, default=None, help="image width in pixels (needed unless "
+                                                           "the file gives it)")
+    p.add_argument("--height", type=int, default=None, help="image height in pixels")
+    p.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS],
+                   help="joint layout of the input (auto: from the file's names or point count)")
     p.add_argument("--key", default=None, help="array name inside an .npz")
+    p.add_argument("--video", default=None, help="video inside a VideoPose3D custom npz")
+    p.add_argument("--person", type=int, default=None,
+                   help="track id of the person to lift (default: the most confident)")
+    p.add_argument("--min-score", type=float, default=0.3,
+                   help="joints below this confidence are interpolated over time")
+    p.add_argument("--max-gap", type=int, default=5,
+                   help="longest run of frames without a detection to fill (longer: not lifted)")
+    p.add_argument("--max-joint-gap", type=int, default=12,
+                   help="longest run of low-confidence frames of a joint to interpolate")
+    p.add_argument("--keep-hypotheses", action="store_true",
+                   help="also store every hypothesis (S, F, 17, 3) in the npz")
     p.add_argument("--ckpt", default="ckpts/demo/mmdiff.pth", help="denoiser checkpoint")
     p.add_argument("--out", default="pose3d.npz", help="output npz (pose_3d: (F, 17, 3) metres)")
-    p.add_argument("--html", default=None, help="also write an interactive 3D view")
+    p.add_argument("--html", default=None, help="also write an animated 3D + 2D view")
+    p.add_argument("--fps", type=float, default=25.0, help="play speed of the HTML view")
     _common(p)
     _eval_options(p)
     p.set_defaults(func=_cmd_predict, lifter_default="ckpts/demo/lifter.pth")

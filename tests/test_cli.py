@@ -22,7 +22,7 @@ from mmdiff.models.mmdiff import DenoiserConfig, MMDiffDenoiser
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import REPO  # noqa: E402
 from _train_helpers import tiny_yaml, write_tiny_h36m  # noqa: E402
-from test_keypoints import coco_frames  # noqa: E402
+from _keypoint_files import alphapose_entry, coco_frames, halpe_frames  # noqa: E402
 
 
 @pytest.fixture
@@ -98,7 +98,10 @@ def test_predict_wrong_layout_is_an_error(tmp_path, tiny_ckpts, capsys):
     np.savez(tmp_path / "bad.npz", keypoints=np.zeros((3, 13, 2)))
     code = main(["predict", str(tmp_path / "bad.npz"), "--width", "1000", "--height", "1000",
                  "--lifter", str(lifter), "--lifter-only", "--out", str(tmp_path / "o.npz")])
-    assert code == 2 and "17 joints, the file has 13" in capsys.readouterr().err
+    assert code == 2 and "bad.npz: no known layout has 13 points" in capsys.readouterr().err
+    code = main(["predict", str(tmp_path / "coco.npz"), "--lifter", str(lifter), "--lifter-only",
+                 "--layout", "coco", "--out", str(tmp_path / "o.npz")])
+    assert code == 2 and "pass --width W --height H" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -136,6 +139,29 @@ def test_predict_with_denoiser_openpose_json(tmp_path, tiny_ckpts):
                  "--config", "cpn"]) == 0
     z = np.load(out)
     assert z["pose_3d"].shape == (3, 17, 3) and str(z["source_layout"]) == "openpose25"
+
+
+def test_predict_alphapose_halpe_two_people_report_npz_html(tmp_path, tiny_ckpts, capsys):
+    lifter, den = tiny_ckpts
+    main_p, other = halpe_frames(8), halpe_frames(8, shift=(300, 0))
+    main_p[5, 10, 2] = 0.05                                                 # right wrist unsure
+    entries = [alphapose_entry(f, main_p[f], 2.9) for f in range(8) if f != 3]
+    entries += [alphapose_entry(f, other[f], 3.2) for f in (1, 2, 6)]
+    (tmp_path / "ap.json").write_text(json.dumps(entries))
+    out, html = tmp_path / "o.npz", tmp_path / "v.html"
+    assert main(["predict", str(tmp_path / "ap.json"), "--width", "1000", "--height", "1000",
+                 "--lifter", str(lifter), "--ckpt", str(den), "--config", "cpn", "--hypotheses", "2",
+                 "--keep-hypotheses", "--out", str(out), "--html", str(html)]) == 0
+    text = capsys.readouterr().out
+    assert "layout: halpe26 (26 points per person)" in text
+    assert "person: track 0 (the highest total person score)" in text
+    assert "1 filled by interpolation" in text and "plausibility: bone length variation" in text
+    z = np.load(out)
+    assert z["pose_3d"].shape == (8, 17, 3) and z["hypotheses"].shape == (2, 8, 17, 3)
+    assert z["filled_frames"].tolist() == [False] * 3 + [True] + [False] * 4
+    assert z["interpolated_joints"][5, 16] and str(z["source_layout"]) == "halpe26"
+    np.testing.assert_allclose(z["hypotheses"].mean(0), z["pose_3d"], atol=1e-6)
+    assert "Plotly.addFrames" in html.read_text()
 
 
 @pytest.mark.slow

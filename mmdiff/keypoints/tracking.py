@@ -1,0 +1,110 @@
+"""One person across frames: track ids from the file, or tracks linked by box overlap.
+
+When every detection carries a track id and no id repeats within a frame (AlphaPose with
+``--pose_track``, OpenPose ``person_id``, MMPose ``track_id``), those ids are the tracks.
+Otherwise (AlphaPose writes ``idx`` 0 for everyone when it does not track) detections are linked
+frame to frame by box IoU: each track continues with the unclaimed detection whose box overlaps
+its last box most (IoU >= ``iou_threshold``, greedy, best overlap first), for up to
+``max_link_gap`` unseen frames; a detection no track claims starts a new track (numbered in order
+of appearance). The person lifted is ``--person N`` (a track id), by default the track with the
+highest total person score, i.e. the most confident person over the most frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmdiff.errors import DataError
+from mmdiff.keypoints.detections import Detections, box_iou
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person over consecutive frames ``frame[0] .. frame[-1]``.
+
+    frame: (F,) frame numbers; points: (F, P, 3) pixels and confidence, NaN where the person was
+    not detected; detected: (F,) bool; track: the chosen track id; notes: how it was chosen."""
+    frame: np.ndarray
+    points: np.ndarray
+    detected: np.ndarray
+    track: int
+    notes: tuple[str, ...]
+
+
+def file_tracks_usable(det: Detections) -> tuple[bool, str]:
+    """(usable, why not): the file's track ids are usable when all are set and unique per frame."""
+    if (det.track < 0).any():
+        return False, "the file gives no track ids"
+    pairs = set()
+    for f, t in zip(det.frame, det.track):
+        if (f, t) in pairs:
+            return False, f"the file's track ids repeat within frame {f} (id {t})"
+        pairs.add((f, t))
+    return True, ""
+
+
+def link_by_iou(det: Detections, iou_threshold: float = 0.3,
+                max_link_gap: int = 50) -> np.ndarray:
+    """(N,) track ids linking detections frame to frame by box IoU (see the module docstring)."""
+    ids = np.full(len(det), -1)
+    last_box, last_frame = [], []                                            # per track
+    for f in np.unique(det.frame):
+        rows = np.nonzero(det.frame == f)[0]
+        rows = rows[np.argsort(-det.score[rows], kind="stable")]             # confident first
+        active = [t for t in range(len(last_box)) if f - last_frame[t] <= max_link_gap + 1]
+        if active:
+            iou = box_iou(det.box[rows], np.stack([last_box[t] for t in active]))  # (r, a)
+            for r, a in sorted(np.argwhere(iou >= iou_threshold), key=lambda ra: -iou[tuple(ra)]):
+                t = active[a]
+                if ids[rows[r]] < 0 and last_frame[t] != f:
+                    ids[rows[r]] = t
+                    last_box[t], last_frame[t] = det.box[rows[r]], f
+        for r in rows:
+            if ids[r] < 0:
+                ids[r] = len(last_box)
+                last_box.append(det.box[r])
+                last_frame.append(f)
+    return ids
+
+
+def track_table(det: Detections, tracks: np.ndarray) -> list[str]:
+    """One line per track: id, frames, detections, mean person score."""
+    lines = []
+    for t in np.unique(tracks):
+        rows = tracks == t
+        fr = det.frame[rows]
+        lines.append(f"track {t}: frames {fr.min()}-{fr.max()}, {rows.sum()} detections, "
+                     f"mean score {det.score[rows].mean():.2f}")
+    return lines
+
+
+def choose_person(det: Detections, person: int | None = None, iou_threshold: float = 0.3,
+                  max_link_gap: int = 50) -> Person:
+    """The points of one person per frame (see the module docstring). DataError when ``person``
+    names no track (the message lists them)."""
+    usable, why = file_tracks_usable(det)
+    if usable:
+        tracks, how = det.track, "the file's track ids"
+    else:
+        tracks = link_by_iou(det, iou_threshold, max_link_gap)
+        how = f"linked by box IoU >= {iou_threshold} ({why})"
+    table = track_table(det, tracks)
+    if person is None:
+        totals = {t: det.score[tracks == t].sum() for t in np.unique(tracks)}
+        chosen, why_chosen = max(totals, key=totals.get), "the highest total person score"
+    else:
+        if person not in set(tracks.tolist()):
+            raise DataError(f"{det.source}: no person (track) {person}; tracks ({how}): "
+                            + "; ".join(table))
+        chosen, why_chosen = int(person), "--person"
+    rows = np.nonzero(tracks == chosen)[0]
+    first, last = det.frame[rows].min(), det.frame[rows].max()
+    frame = np.arange(first, last + 1)                                       # (F,)
+    points = np.full((len(frame), det.num_points, 3), np.nan)
+    points[det.frame[rows] - first] = det.points[rows]
+    detected = np.zeros(len(frame), bool)
+    detected[det.frame[rows] - first] = True
+    notes = [f"people: {len(table)} track(s), {how}"] + [f"  {line}" for line in table]
+    notes.append(f"person: track {chosen} ({why_chosen}), frames {first}-{last}")
+    return Person(frame, points, detected, int(chosen), tuple(notes))
