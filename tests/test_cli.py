@@ -15,6 +15,7 @@ import torch
 
 from mmdiff.checkpoints import save_checkpoint
 from mmdiff.cli import main
+from mmdiff.data.h36m import ACTIONS
 from mmdiff.keypoints import BODY25_TO_COCO
 from mmdiff.models.graformer import GraFormer, GraFormerConfig
 from mmdiff.models.mmdiff import DenoiserConfig, MMDiffDenoiser
@@ -62,10 +63,15 @@ def test_train_lifter_then_eval_lifter_only(tiny_files, capsys):
     out = capsys.readouterr().out
     assert "lifter alone" in out and "flip off" in out
     lines = out.strip().splitlines()
-    assert lines[-4] == "{0:=^12} {1:=^10} {2:=^8}".format("Action", "p#1 mm", "p#2 mm")
-    assert [l.split()[0] for l in lines[-3:]] == ["Eating", "Walking", "Average"]
+    assert lines[-17] == "===Action=== ==p#1 mm== =p#2 mm= ==p#2 sample=="     # the reference's
+    assert [ln.split()[0] for ln in lines[-16:]] == list(ACTIONS) + ["Average"]  # 15 actions
     rows = (run / "eval_lifter.csv").read_text().splitlines()
-    assert rows[0] == "action,p1_mm,p2_mm,count" and rows[-1].startswith("Average,")
+    assert rows[0] == "action,p1_mm,p2_mm,p2_per_sample_mm,count" and rows[-1].startswith("Average,")
+    assert main(["eval", "--config", cfg, "--exp", str(exp), "--doc", "lift", "--lifter-only",
+                 "--lifter", str(run / "best.pth"), "--no-flip", "--quiet",
+                 "--set", "eval.average=present"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split()[0] for ln in lines[-3:]] == ["Eating", "Walking", "Average"]
 
 
 def test_predict_npz_h36m_and_coco_json(tmp_path, tiny_ckpts, capsys):

@@ -2,7 +2,6 @@
 frames, low-confidence joints, and malformed files (a DataError naming the file and the entry)."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
