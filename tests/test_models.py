@@ -353,3 +353,36 @@ def test_released_sizes_and_builders():
         build_denoiser({"hid_dims": 16})
     with pytest.raises(ConfigError, match="model.kind"):
         build_denoiser({"kind": "unet"})
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_reference_init_starts_attention_and_graphs_as_copies():
+    """As the reference's copy.deepcopy / clones: W_q = W_k = W_v = W_o, every attention module
+    equal (both branches), every feed-forward graph of a branch equal; 'independent' keeps
+    PyTorch's per-layer initialisation."""
+    torch.manual_seed(0)
+    model = MMDiffDenoiser(DenoiserConfig(hid_dim=16, emd_dim=8, num_layers=3, n_head=2))
+    attn = [b.self_attn for b in [*model.atten_layers, *model.atten_layers_t]]
+    q, k, v, o = attn[0].linears
+    assert _same(q, k) and _same(q, v) and _same(q, o)
+    assert all(_same(a, attn[0]) for a in attn[1:])
+    for branch in (model.atten_layers, model.atten_layers_t):
+        assert all(_same(b.feed_forward, branch[0].feed_forward) for b in branch[1:])
+    lifter = GraFormer(GraFormerConfig(hid_dim=16, num_layers=2, n_head=2))
+    assert _same(lifter.atten_layers[0].self_attn, lifter.atten_layers[1].self_attn)
+    free = MMDiffDenoiser(DenoiserConfig(hid_dim=16, num_layers=3, n_head=2, init="independent"))
+    assert not _same(free.atten_layers[0].self_attn, free.atten_layers[1].self_attn)
+    q, k, *_ = free.atten_layers[0].self_attn.linears
+    assert not _same(q, k)
+    with pytest.raises(ConfigError, match="init"):
+        MMDiffDenoiser(small_cfg(init="xavier"))
+
+
+def test_timestep_sinusoid_is_hid_dim_wide_unless_set():
+    """The reference builds get_timestep_embedding(t, hid_dim) whatever its config's emd_dim."""
+    assert MMDiffDenoiser(DenoiserConfig(hid_dim=16, num_layers=1, n_head=2)).temb.emd_dim == 16
+    assert MMDiffDenoiser(small_cfg()).temb.emd_dim == 8                 # set: the kit's option
+    assert DiffPoseDenoiser(DenoiserConfig(hid_dim=16, num_layers=1, n_head=2)).temb.emd_dim == 16

@@ -15,7 +15,8 @@ import torch
 from mmdiff.checkpoints import read_checkpoint
 from mmdiff.diffusion import BetaSchedule
 from mmdiff.ema import EMA
-from mmdiff.optim import step_lr
+from mmdiff.config import load_config
+from mmdiff.optim import StepDecay, step_lr
 from mmdiff.runtime import Dist, epoch_batches
 from mmdiff.train import denoiser_loss, fit, fit_lifter
 
@@ -171,6 +172,20 @@ def test_ema_and_lr():
     ema.update(model)
     torch.testing.assert_close(ema.shadow["weight"], 0.9 * before + 0.1 * model.weight.detach())
     assert step_lr(1e-3, 0.9, 60, 59) == 1e-3 and step_lr(1e-3, 0.9, 60, 120) == pytest.approx(0.81e-3)
+
+
+def test_reference_lr_schedule_decays_after_epoch_60():
+    """monoMotionDiff's train(): after epoch e, `if e % 60 == 0: lr = lr0 * 0.9 ** (e / 60)`,
+    so epochs 0..60 run at lr0, 61..120 at 0.9 lr0, 121..180 at 0.81 lr0 (shift 1, cpn.yml)."""
+    ref = StepDecay(1e-3, 0.9, 60, shift=1)
+    lr, expected = 1e-3, []                          # the reference's loop, replayed
+    for epoch in range(200):
+        expected.append(lr)                          # the lr epoch `epoch` trains with
+        if epoch % 60 == 0:
+            lr = 1e-3 * 0.9 ** (epoch / 60)
+    assert [ref.at(e) for e in range(200)] == pytest.approx(expected)
+    assert StepDecay(1e-3, 0.9, 60).at(60) == pytest.approx(0.9e-3)   # shift 0: one epoch earlier
+    assert load_config("cpn").optim.lr_decay_shift == 1
 
 
 def test_gmm_noise_needs_sampled_kernels_and_uses_their_spread(tmp_path):
