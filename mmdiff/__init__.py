@@ -24,7 +24,7 @@ _LAZY = {
 _SUBMODULES = {"skeleton", "camera", "data", "metrics", "diffusion", "models", "checkpoints",
                "config", "train", "evaluate", "inference", "viz", "cli", "errors", "bench",
                "demo", "keypoints", "atomic", "notebook_hygiene", "cpu", "runtime", "runs",
-               "ema", "optim", "typed", "wild", "plausibility"}
+               "ema", "optim", "typed", "wild", "plausibility", "loop", "regression"}
 
 
 def __getattr__(name):

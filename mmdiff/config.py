@@ -41,6 +41,8 @@ class DataConfig:
     """Where the poses come from and how they are sampled."""
     path_3d: str = "data/data_3d_h36m.npz"  # 3D mocap file, VideoPose3D layout (positions_3d)
     path_2d: str = "data/data_2d_h36m_cpn_ft_h36m_dbb_gmm.npz"  # 2D file: plain or DiffPose GMM
+    path_2d_train: str = ""  # 2D file of the training subjects; "" = path_2d (DiffPose trains on
+    #                          data_2d_h36m_gt_gmm.npz and tests on the detector's file)
     train_subjects: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8"])
     test_subjects: list[str] = field(default_factory=lambda: ["S9", "S11"])  # standard protocol
     actions: list[str] = field(default_factory=list)  # action filter (base names); empty = all
@@ -80,6 +82,9 @@ class TrainConfig:
     seed: int = 19960903  # one seed for data order, augmentation, noise, timesteps and dropout
     ema: bool = True  # keep an exponential moving average of the weights
     ema_rate: float = 0.999  # EMA decay mu: shadow = mu * shadow + (1 - mu) * weights
+    objective: str = "diffusion"  # "diffusion": noise prediction (the paper); "regression": the
+    #                               same network as a residual regressor from the lifter's output
+    #                               (a control, mmdiff.regression)
     antithetic: bool = True  # timesteps drawn in pairs (t, T-1-t)
     antithetic_draws: str = "reference"  # "reference": B//2 + 1 draws, cut to B (513 / 511 at
     #                                      1024); "balanced": ceil(B/2) (512 / 512)

@@ -24,6 +24,7 @@ from mmdiff.diffusion import BetaSchedule
 from mmdiff.errors import DataError
 from mmdiff.inference import predict
 from mmdiff.metrics import ActionErrors
+from mmdiff.regression import regress
 from mmdiff.runtime import Dist, default_device
 from mmdiff.skeleton import flip_pose
 
@@ -68,6 +69,8 @@ def predict_poses(cfg: Config, lifter: torch.nn.Module, denoiser: torch.nn.Modul
         chunk = pose_2d[i:i + e.batch_size].to(device)  # (b, 17, 2)
         if denoiser is None:
             pred = lift(lifter, chunk, flip=e.flip)
+        elif cfg.train.objective == "regression":                   # the control, one pass
+            pred = regress(cfg, lifter, denoiser, chunk)
         else:
             generator = torch.Generator(device=device).manual_seed(e.seed + i)
             pred = predict(lifter, denoiser, chunk, **_predict_kwargs(cfg), generator=generator)

@@ -386,3 +386,19 @@ def test_timestep_sinusoid_is_hid_dim_wide_unless_set():
     assert MMDiffDenoiser(DenoiserConfig(hid_dim=16, num_layers=1, n_head=2)).temb.emd_dim == 16
     assert MMDiffDenoiser(small_cfg()).temb.emd_dim == 8                 # set: the kit's option
     assert DiffPoseDenoiser(DenoiserConfig(hid_dim=16, num_layers=1, n_head=2)).temb.emd_dim == 16
+
+
+def test_context_ablation_runs_one_branch_and_freezes_the_other():
+    torch.manual_seed(0)
+    full = perturbed(MMDiffDenoiser(small_cfg())).eval()
+    alone = MMDiffDenoiser(small_cfg(context=False)).eval()
+    alone.load_state_dict(full.state_dict())
+    x_t, c, t = random_inputs(B=4)
+    assert not torch.allclose(full(x_t, c, t), alone(x_t, c, t))
+    other_2d = c + 0.3                                   # the condition still enters via x_t's uv
+    torch.testing.assert_close(alone(x_t, c, t), alone(x_t, other_2d, t))
+    trainable = {n for n, p in alone.named_parameters() if p.requires_grad}
+    assert not any(n.startswith(("gconv_input_t", "gconv_layers_t", "atten_layers_t", "fc3"))
+                   for n in trainable)
+    alone(x_t, c, t).sum().backward()
+    assert all(alone.get_parameter(n).grad is not None for n in trainable)

@@ -217,14 +217,16 @@ def load_split(data, split: str) -> PoseSamples:
     """The train or test samples a config's ``data`` section names.
 
     data: a :class:`mmdiff.config.DataConfig` (paths, subjects, action filter, strides);
-    split: "train" (``train_subjects``, ``train_stride``) or "test" (``test_subjects``,
-    ``test_stride``).
+    split: "train" (``train_subjects``, ``train_stride``, ``path_2d_train`` when set) or "test"
+    (``test_subjects``, ``test_stride``, ``path_2d``).
     """
     if split not in ("train", "test"):
         raise DataError(f"split: expected 'train' or 'test', found {split!r}")
-    subjects = data.train_subjects if split == "train" else data.test_subjects
-    stride = data.train_stride if split == "train" else data.test_stride
-    return load_samples(data.path_3d, data.path_2d, subjects, actions=data.actions or None,
+    train = split == "train"
+    subjects = data.train_subjects if train else data.test_subjects
+    stride = data.train_stride if train else data.test_stride
+    path_2d = data.path_2d_train if train and data.path_2d_train else data.path_2d
+    return load_samples(data.path_3d, path_2d, subjects, actions=data.actions or None,
                         stride=stride, normalization=data.normalization)
 
 

@@ -32,6 +32,8 @@ class DenoiserConfig:
     attn_dropout: float = 0.1  # dropout on the attention weights (training)
     gconv_dropout: float = 0.1  # dropout after each Chebyshev conv of the residual blocks
     cross_links: bool = True  # MMDiff: the 17 joint-to-joint 2D<->3D edges (False = ablation)
+    context: bool = True  # MMDiff: the 2D context branch (False = ablation: the clean 2D reaches
+    #                       the network only through the pose branch's 2D nodes)
     init: str = "reference"  # "reference": attention / feed-forward copies as the reference
     #                          builds them (mmdiff.models.init); "independent": every layer its own
 

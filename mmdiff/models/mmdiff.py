@@ -97,8 +97,11 @@ class MMDiffDenoiser(nn.Module):
         self.fc3 = nn.Linear(J, 2 * J)   # context: 17 joint nodes -> 34 cross-channel nodes
         # timestep embedding
         self.temb = TimestepMLP(cfg.emd_dim or h, temb_dim)
-        for unused in (self.gconv_layers_t[-1], self.gconv_output_t):
-            unused.requires_grad_(False)
+        unused = [self.gconv_layers_t[-1], self.gconv_output_t]
+        if not cfg.context:                     # ablation: the whole context branch is idle
+            unused += [self.gconv_input_t, self.gconv_layers_t, self.atten_layers_t, self.fc3]
+        for module in unused:
+            module.requires_grad_(False)
         check_init(cfg.init)
         if cfg.init == "reference":
             tie_like_reference([self.atten_layers, self.atten_layers_t])
@@ -115,12 +118,14 @@ class MMDiffDenoiser(nn.Module):
 
     def _eps(self, x, c, t, maps, return_attention=False):
         """The network on flat inputs: x (B, J, 5), c (B, J, 2), t (B,) -> eps (B, J, 5)."""
-        J = NUM_JOINTS
         temb = self.temb(t)                                              # (B, 4*hid)
 
         # 1. cross-channel embedding: 2D joints (lifted to 3 channels) above 3D joints
         uv, xyz = x.split([2, 3], dim=-1)                                # (B, J, 2), (B, J, 3)
         nodes = torch.cat([self.fc1(uv), xyz], dim=1)                    # (B, 2J, 3)
+
+        if not self.cfg.context:                                         # ablation: one branch
+            return self._readout(self._pose_branch_alone(nodes, temb, maps, return_attention))
 
         # 2. 2D context branch, its 17 joint nodes mapped to the 34 graph nodes
         ctx = self.gconv_input_t(c)                                      # (B, J, hid)
@@ -137,11 +142,22 @@ class MMDiffDenoiser(nn.Module):
                 ctx = ctx + h                                            # pose -> context
                 ctx = self.gconv_layers_t[i](ctx, temb)
             h = self.gconv_layers[i](h, temb)
+        return self._readout(h)
 
-        # 4. read-out: per joint, the 2D node and the 3D node side by side, 6 -> 5 channels
+    def _readout(self, h: torch.Tensor) -> torch.Tensor:
+        """4. read-out: per joint, the 2D node and the 3D node side by side, 6 -> 5 channels.
+        h (B, 2J, hid) -> eps (B, J, 5)."""
+        J = NUM_JOINTS
         out = self.gconv_output(h)                                       # (B, 2J, 3)
         out = torch.cat([out[:, :J], out[:, J:]], dim=-1)                # (B, J, 6)
         return self.fc2(out)                                             # (B, J, 5)
+
+    def _pose_branch_alone(self, nodes, temb, maps, return_attention):
+        """The ablation without the context branch: nodes (B, 2J, 3) -> features (B, 2J, hid)."""
+        h = self.gconv_input(nodes)
+        for attend, conv in zip(self.atten_layers, self.gconv_layers):
+            h = conv(self._attend(attend, h, maps["pose"], return_attention), temb)
+        return h
 
     @staticmethod
     def _attend(block, h, maps, keep):
