@@ -125,7 +125,12 @@ def _cmd_predict(args):
 
 def _cmd_bench(args):
     from mmdiff.bench import main as bench_main
-    return bench_main(args.bench_args)
+    return bench_main(args.passthrough)
+
+
+def _cmd_study(args):
+    from mmdiff.study import main as study_main
+    return study_main(args.passthrough)
 
 
 def _cmd_demo(args):
@@ -235,8 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict, lifter_default="ckpts/demo/lifter.pth")
 
     p = sub.add_parser("bench", help="poses/s of the models and the pipeline", add_help=False)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to mmdiff.bench")
+    p.add_argument("passthrough", nargs=argparse.REMAINDER, help="passed to mmdiff.bench")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("study", help="multi-seed studies of the paper's claims (JSON results)",
+                       add_help=False)
+    p.add_argument("passthrough", nargs=argparse.REMAINDER, help="passed to mmdiff.study")
+    p.set_defaults(func=_cmd_study)
 
     p = sub.add_parser("demo", help="embedded data -> train lifter and denoiser -> tables")
     _common(p)
@@ -250,23 +260,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _split_bench(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    """``[--threads N] bench <options>`` -> (the part up to ``bench``, the bench options);
-    any other command line -> (argv, None). argparse alone would claim the bench options."""
+#: sub-commands whose options their own module parses (mmdiff.bench, mmdiff.study)
+PASSTHROUGH = ("bench", "study")
+
+
+def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """``[--threads N] bench|study <options>`` -> (the part up to the sub-command, its options);
+    any other command line -> (argv, None). argparse alone would claim those options."""
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         i += 2 if argv[i] == "--threads" else 1
-    if i < len(argv) and argv[i] == "bench":
+    if i < len(argv) and argv[i] in PASSTHROUGH:
         return argv[:i + 1], argv[i + 1:]
     return argv, None
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    top, bench_args = _split_bench(argv)
+    top, rest = _split_passthrough(argv)
     args = build_parser().parse_args(top)
-    if bench_args is not None:              # mmdiff.bench parses its own options
-        args.bench_args = bench_args
+    if rest is not None:                      # mmdiff.bench / mmdiff.study parse their own
+        args.passthrough = rest
     try:
         set_threads(args.threads)
     except ConfigError as err:                # set_threads owns the check

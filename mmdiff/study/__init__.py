@@ -1,0 +1,71 @@
+"""``mmdiff study``: multi-seed studies that test the paper's claims, stored as small JSON files.
+
+    mmdiff study --list
+    mmdiff study pipelines ablations            # resumable; writes ckpts/studies/<name>.json
+    mmdiff study pipelines --fast                # the same code on a tiny budget (tests)
+    mmdiff study --markdown pipelines            # the table README and the lessons show
+
+:mod:`~mmdiff.study.grid` names the studies and their arms, :mod:`~mmdiff.study.run` trains and
+evaluates them (runs under ``exp/studies/``, nothing redone), :mod:`~mmdiff.study.report` turns
+the results into the JSON document (mean, std, paired difference to the baseline with its 95 %
+interval) and its table.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mmdiff.study.grid import STUDIES, Arm, Study, get_study
+from mmdiff.study.report import load_study, markdown_table, summarise, write_study
+
+STUDY_DIR = Path("ckpts") / "studies"
+
+__all__ = ["STUDIES", "Arm", "Study", "get_study", "load_study", "markdown_table",
+           "run_and_store", "main", "STUDY_DIR"]
+
+
+def run_and_store(name: str, exp: str | Path = "exp/studies", out: str | Path | None = None,
+                  fast: bool = False, seeds=None, log=print) -> Path:
+    """Run (or continue) study ``name`` and write its JSON: ``out`` (default ckpts/studies/, or
+    ``<exp>/fast/`` for ``fast``, so a smoke test never replaces the stored results)."""
+    from mmdiff.study.run import run_study
+    study = get_study(name)
+    t0 = time.perf_counter()
+    results = run_study(study, Path(exp), fast=fast, seeds=seeds, log=log)
+    command = f"mmdiff study {name}" + (" --fast" if fast else "")
+    wall = sum(r["wall_seconds"] for per_seed in results.values() for r in per_seed.values())
+    doc = summarise(study, results, command, fast, max(wall, time.perf_counter() - t0))
+    folder = Path(out) if out is not None else (Path(exp) / "fast" if fast else STUDY_DIR)
+    return write_study(doc, folder / f"{name}.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="mmdiff study", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", help=f"studies to run: {', '.join(STUDIES)}")
+    ap.add_argument("--list", action="store_true", help="list the studies and their arms")
+    ap.add_argument("--fast", action="store_true", help="tiny budget, results under <exp>/fast")
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds (default: the study's)")
+    ap.add_argument("--exp", default="exp/studies", help="runs and results (default %(default)s)")
+    ap.add_argument("--out", default=None, help="folder of the JSON files (default "
+                    "ckpts/studies, or <exp>/fast with --fast)")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print the stored tables of the named studies instead of running them")
+    args = ap.parse_args(argv)
+    if args.list or not args.names:
+        for study in STUDIES.values():
+            print(f"{study.name:15s} {study.title} [{study.data}; seeds {list(study.seeds)}]")
+            for arm in study.arms:
+                print(f"    {arm.name:16s} {arm.title}")
+        return 0
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    for name in args.names:
+        if args.markdown:
+            folder = Path(args.out) if args.out else STUDY_DIR
+            print(f"### {get_study(name).title}\n\n{markdown_table(load_study(folder / f'{name}.json'))}\n")
+        else:
+            path = run_and_store(name, args.exp, args.out, args.fast, seeds)
+            print(f"{path}\n{markdown_table(load_study(path))}", file=sys.stdout, flush=True)
+    return 0

@@ -1,0 +1,107 @@
+"""The studies: named grids of arms (what is trained and how it is evaluated) over seeds.
+
+    arm = Arm("no_cross_links", "MMDiff, no 2D-3D cross links", {"model.cross_links": False})
+    STUDIES["ablations"].arms                # the arms of one study, its baseline first
+
+An arm either trains a denoiser (``overrides`` of the study's config), evaluates another arm's
+trained weights differently (``from_arm`` + ``eval_overrides``: DDIM steps, EMA), or is the lifter
+alone (``lifter=True``). Every arm of one seed shares that seed's data, lifter and training seed,
+so differences between arms are paired by seed. Two runs with the same resolved training config
+and seed are the same run, trained once (see :mod:`mmdiff.study.run`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmdiff.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One row of a study table."""
+    name: str
+    title: str
+    overrides: dict = field(default_factory=dict)        # training config (denoiser arms)
+    eval_overrides: dict = field(default_factory=dict)   # evaluation only (cfg.eval / cfg.data)
+    from_arm: str | None = None                          # evaluate that arm's trained weights
+    lifter: bool = False                                 # the lifter alone, no denoiser
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Study:
+    """A grid of arms x seeds on one dataset; ``arms[0]`` is the baseline of the differences."""
+    name: str
+    title: str
+    question: str
+    data: str                                            # "embedded" or "realmotion"
+    arms: tuple[Arm, ...]
+    config: str = "demo"                                 # the base config of every run
+    overrides: dict = field(default_factory=dict)        # budget changes for every run
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def arm(self, name: str) -> Arm:
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise ConfigError(f"study {self.name!r} has no arm {name!r}; arms: "
+                          f"{[a.name for a in self.arms]}")
+
+
+LIFTER = Arm("lifter", "lifter alone (GraFormer)", lifter=True,
+             note="the refinement's starting point: the lifter's output, no flip TTA")
+MMDIFF = Arm("mmdiff", "lifter + MMDiff")
+DIFFPOSE_ARCH = Arm("diffpose_arch", "lifter + DiffPose network, MMDiff's recipe",
+                    {"model.kind": "diffpose"})
+DIFFPOSE_OWN = Arm(
+    "diffpose_own", "lifter + DiffPose network, DiffPose's recipe",
+    {"model.kind": "diffpose", "data.path_2d_train": "{gt_gmm}", "data.sample_gmm": True,
+     "diffusion.noise": "gmm"}, eval_overrides={"eval.schedule_steps": 24},
+    note="trained on the ground-truth GMM 2D with GMM noise (a kernel's spread on u, v; 1 on "
+         "x, y, z), sampled 2 of 24 steps; lr and epochs stay the study's budget")
+REGRESSOR = Arm("regressor", "lifter + MMDiff network as a residual regressor",
+                {"train.objective": "regression"},
+                note="same network and budget, no diffusion: one pass corrects the lifter")
+
+PIPELINES = (LIFTER, MMDIFF, DIFFPOSE_ARCH, DIFFPOSE_OWN, REGRESSOR)
+
+STUDIES = {s.name: s for s in (
+    Study("pipelines", "Lifter vs refinements (embedded data)",
+          "Does diffusion refinement improve the lifter, and does MMDiff beat DiffPose and a plain "
+          "regressor of the same size and budget?", "embedded", PIPELINES),
+    Study("ablations", "Cross-channel graph and context branch (embedded data)",
+          "What do the 2D-3D cross links of the Chebyshev graph and the 2D context branch add?",
+          "embedded",
+          (MMDIFF, Arm("no_cross_links", "MMDiff without the 17 cross links",
+                       {"model.cross_links": False}),
+           Arm("no_context", "MMDiff without the context branch", {"model.context": False}))),
+    Study("sampling", "DDIM steps, start timestep and EMA (embedded data)",
+          "How do the number of DDIM steps, the start timestep and EMA weights change the result "
+          "of the same trained model?", "embedded",
+          (MMDIFF,
+           Arm("steps1", "1 step (t = 0, the reference's uniform skip)", from_arm="mmdiff",
+               eval_overrides={"eval.steps": 1, "eval.schedule_steps": 7}),
+           Arm("steps4", "4 steps of 12 (t = 9, 6, 3, 0)", from_arm="mmdiff",
+               eval_overrides={"eval.steps": 4}),
+           Arm("start3", "2 steps of 6 (start t = 3)", from_arm="mmdiff",
+               eval_overrides={"eval.schedule_steps": 6}),
+           Arm("start12", "2 steps of 24 (start t = 12)", from_arm="mmdiff",
+               eval_overrides={"eval.schedule_steps": 24}),
+           Arm("ema", "EMA weights", from_arm="mmdiff", eval_overrides={"eval.use_ema": True}))),
+    Study("train_steps", "Which timesteps are trained (embedded data)",
+          "The demo trains only t < 12 (where 2-of-12 DDIM samples); the paper trains all 51. "
+          "Which is better at the demo budget?", "embedded",
+          (MMDIFF, Arm("train_all", "MMDiff trained on all 51 timesteps (the paper)",
+                       {"diffusion.train_steps": 0}))),
+    Study("pipelines_real", "Lifter vs refinements (real motion)",
+          "The same question on real Human3.6M motion (../shared/realmotion, 2D simulated by the "
+          "kit's cameras and detector).", "realmotion",
+          (LIFTER, MMDIFF, DIFFPOSE_ARCH, REGRESSOR),
+          overrides={"data.train_stride": 16, "data.test_stride": 20}),
+)}
+
+
+def get_study(name: str) -> Study:
+    if name not in STUDIES:
+        raise ConfigError(f"unknown study {name!r}; studies: {', '.join(STUDIES)}")
+    return STUDIES[name]

@@ -1,0 +1,150 @@
+"""Running a study: data, one lifter per seed, one training run per (arm, seed), evaluation.
+
+Everything lives under ``exp/studies/`` (git-ignored)::
+
+    data/realmotion/            2D made for ../shared/realmotion by `mmdiff data observe`
+    runs/<key>/                 one training run (run folder of mmdiff.train), key = a hash of
+                                its resolved config: identical runs of two studies are one run
+    results/<study>/<arm>/seed<s>.json   the evaluation of one (arm, seed)
+
+A finished run (its ``best.pth`` and a done marker) and a finished evaluation (its JSON) are
+never redone, so an interrupted study continues where it stopped; ``--fast`` runs the same code
+on a tiny budget in its own folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from mmdiff.atomic import write_atomic
+from mmdiff.checkpoints import load_denoiser, load_lifter
+from mmdiff.config import Config, load_config
+from mmdiff.data.dataset import load_split
+from mmdiff.errors import ConfigError, DataError
+from mmdiff.evaluate import evaluate_models
+from mmdiff.study.grid import Arm, Study
+from mmdiff.train import fit, fit_lifter
+
+SHARED_REALMOTION = Path(__file__).resolve().parents[3] / "shared" / "realmotion" / \
+    "data_3d_h36m_realmotion.npz"
+EMBEDDED = {"path_3d": "data/synthetic/data_3d_h36m_synth.npz",
+            "path_2d": "data/synthetic/data_2d_h36m_synth_det_gmm.npz",
+            "gt_gmm": "data/synthetic/data_2d_h36m_synth_gt_gmm.npz"}
+#: every study run: no validation during training, so the weights kept are the last epoch's
+#: (choosing the epoch on the test subjects, as the demo and the reference do, would let the test
+#: set select the model)
+STUDY_BASE = {"train.validate_every": 0}
+#: the --fast budget: one short epoch each, few test poses (the same code, in about a minute)
+FAST = {"train.epochs": 1, "lifter_train.epochs": 1, "data.train_stride": 200,
+        "data.test_stride": 400, "train.batch_size": 128, "lifter_train.batch_size": 128}
+
+
+def dataset_files(study: Study, root: Path, log) -> dict[str, str]:
+    """{path_3d, path_2d, gt_gmm} of the study's data; real motion's 2D is made on first use."""
+    if study.data == "embedded":
+        from mmdiff.demo import ensure_data
+        ensure_data(load_config("demo"))
+        return dict(EMBEDDED)
+    if study.data != "realmotion":
+        raise ConfigError(f"study {study.name}: unknown data {study.data!r}")
+    if not SHARED_REALMOTION.is_file():
+        raise DataError(f"study {study.name} needs {SHARED_REALMOTION} (../shared beside the "
+                        f"checkout); nothing of it is stored in the repository")
+    from mmdiff.data.synthetic.observe import observation_files, observe_file
+    out, files = root / "data" / "realmotion", observation_files("realmotion")
+    if not all((out / f).is_file() for f in files.values()):
+        log(f"making 2D for real motion in {out} (mmdiff data observe) ...")
+        observe_file(SHARED_REALMOTION, out, seed=0, fps=12.5, name="realmotion")
+    return {"path_3d": str(SHARED_REALMOTION), "path_2d": str(out / files["det_gmm"]),
+            "gt_gmm": str(out / files["gt_gmm"])}
+
+
+def run_config(study: Study, files: dict, seed: int, fast: bool, arm: Arm | None = None) -> Config:
+    """The resolved config of one run: the study's config, its data and budget, the seed, the
+    arm's training overrides (placeholders like ``{gt_gmm}`` filled with the data's files)."""
+    over = {"data.path_3d": files["path_3d"], "data.path_2d": files["path_2d"],
+            **STUDY_BASE, **study.overrides, **(FAST if fast else {}), "train.seed": int(seed)}
+    if arm is not None:
+        over.update({k: v.format(**files) if isinstance(v, str) else v
+                     for k, v in arm.overrides.items()})
+    return load_config(study.config, over)
+
+
+def run_key(cfg: Config, what: str) -> str:
+    """A short hash of everything that shapes a training run (``what``: lifter or denoiser)."""
+    d = cfg.to_dict()
+    keep = {"lifter": ("data", "lifter", "lifter_train"),
+            "denoiser": ("data", "lifter", "lifter_train", "model", "diffusion", "train",
+                         "optim")}[what]
+    text = json.dumps({k: d[k] for k in keep} | {"what": what}, sort_keys=True)
+    return f"{what}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _train(fit_fn, cfg: Config, run: Path, log, **kw) -> Path:
+    """Train (or resume, or reuse) one run; returns its best checkpoint."""
+    done = run / "done"
+    if done.is_file():
+        return run / "best.pth"
+    resume = (run / "ckpt.pth").is_file()
+    log(f"  {'resuming' if resume else 'training'} {run.name}")
+    result = fit_fn(cfg, run, resume=resume, progress=False, **kw)
+    if result.interrupted:
+        raise KeyboardInterrupt(f"{run}: interrupted and saved; run the study again to continue")
+    done.write_text(json.dumps({"seconds": sum(r["seconds"] for r in result.history)}))
+    return run / "best.pth"
+
+
+def train_seconds(run: Path) -> float:
+    """Training wall time of a finished run (sum over its epochs), s."""
+    return float(json.loads((run / "done").read_text())["seconds"])
+
+
+def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fast: bool,
+                 log) -> dict:
+    """Train what the arm needs (lifter, denoiser) and evaluate it; the result as a dict:
+    per-action P1, P2 (reference) and per-sample P2 in mm, averages, parameters, seconds."""
+    base = run_config(study, files, seed, fast)
+    lifter_run = root / "runs" / run_key(base, "lifter")
+    lifter_ckpt = _train(fit_lifter, base, lifter_run, log)
+    source = study.arm(arm.from_arm) if arm.from_arm else arm
+    cfg = run_config(study, files, seed, fast, source)
+    cfg = cfg.replace({"lifter.checkpoint": str(lifter_ckpt), **arm.eval_overrides})
+    seconds = train_seconds(lifter_run)
+    lifter = load_lifter(lifter_ckpt, device="cpu")
+    denoiser = None
+    if arm.lifter:
+        cfg = cfg.replace({"eval.flip": False})                    # the refinement's start
+    else:
+        run = root / "runs" / run_key(cfg, "denoiser")
+        denoiser = load_denoiser(_train(fit, cfg, run, log), device="cpu",
+                                 ema=cfg.eval.use_ema)
+        seconds += train_seconds(run)
+    errors = evaluate_models(cfg, lifter, denoiser, load_split(cfg.data, "test"), device="cpu")
+    p1, p2 = errors.average()
+    return {"p1": p1, "p2": p2, "p2_per_sample": errors.average(p2="per_sample")[1],
+            "per_action": {r[0]: [round(v, 3) for v in r[1:4]] for r in errors.rows()},
+            "params": denoiser.num_params(trainable_only=True) if denoiser is not None else 0,
+            "lifter_params": lifter.num_params(), "train_seconds": round(seconds, 1)}
+
+
+def run_study(study: Study, root: Path, fast: bool = False, seeds=None, log=print) -> dict:
+    """Every (arm, seed) of ``study``, resumable: {arm: {seed: result}} (see evaluate_arm)."""
+    root = Path(root) / ("fast" if fast else "")
+    files = dataset_files(study, root, log)
+    seeds = tuple(study.seeds if seeds is None else seeds)
+    results: dict = {}
+    for seed in seeds:
+        for arm in study.arms:
+            path = root / "results" / study.name / arm.name / f"seed{seed}.json"
+            if not path.is_file():
+                t0 = time.perf_counter()
+                log(f"{study.name}: {arm.name}, seed {seed}")
+                result = evaluate_arm(study, arm, seed, files, root, fast, log)
+                result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, lambda f, r=result: f.write(json.dumps(r).encode()))
+                log(f"  P1 {result['p1']:.2f} mm, P2 {result['p2']:.2f} mm")
+            results.setdefault(arm.name, {})[seed] = json.loads(path.read_text())
+    return results

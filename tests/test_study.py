@@ -1,0 +1,87 @@
+"""mmdiff study: the grid, the statistics, a resumable --fast run end to end, and the structure
+of every stored study file (ckpts/studies/*.json)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mmdiff.errors import ConfigError, DataError
+from mmdiff.study import STUDIES, get_study, load_study, main, markdown_table
+from mmdiff.study.report import paired, t975
+
+from conftest import REPO
+
+STORED = sorted((REPO / "ckpts" / "studies").glob("*.json"))
+
+
+def test_grid_names_and_baselines():
+    for study in STUDIES.values():
+        names = [a.name for a in study.arms]
+        assert len(names) == len(set(names)) and len(study.seeds) >= 3
+        for arm in study.arms:
+            assert arm.from_arm is None or arm.from_arm in names
+    assert get_study("pipelines").arms[0].lifter                       # the lifter is the base
+    with pytest.raises(ConfigError, match="unknown study"):
+        get_study("nope")
+
+
+def test_paired_difference_and_its_interval():
+    d = paired([10.0, 11.0, 12.5], [9.0, 10.5, 11.0])                 # differences 1, 0.5, 1.5
+    assert d["mean"] == pytest.approx(1.0) and d["std"] == pytest.approx(0.5)
+    half = 4.303 * 0.5 / 3 ** 0.5
+    assert d["ci95"] == pytest.approx([1.0 - half, 1.0 + half], abs=1e-3)
+    assert paired([1.0], [0.0])["ci95"] is None
+    assert t975(2) == 4.303 and t975(12) == 2.131 and t975(100) == 1.96
+
+
+@pytest.mark.slow
+def test_fast_study_runs_resumes_and_writes_its_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)                                  # the embedded data's relative paths
+    exp = tmp_path / "studies"
+    assert main(["train_steps", "--fast", "--seeds", "0,1", "--exp", str(exp)]) == 0
+    doc = load_study(exp / "fast" / "train_steps.json")
+    assert doc["fast"] and doc["seeds"] == [0, 1] and doc["baseline"] == "mmdiff"
+    assert set(doc["arms"]) == {"mmdiff", "train_all"}
+    _check_structure(doc)
+    assert "FAST MODE" in capsys.readouterr().out
+    runs = sorted(p.name for p in (exp / "fast" / "runs").iterdir())
+    assert len(runs) == 1 + 2 * 2                            # one lifter, 2 arms x 2 seeds
+    before = {p: p.stat().st_mtime for p in (exp / "fast" / "runs").rglob("best.pth")}
+    assert main(["train_steps", "--fast", "--seeds", "0,1", "--exp", str(exp)]) == 0
+    assert "training" not in capsys.readouterr().out          # nothing is trained again
+    assert before == {p: p.stat().st_mtime for p in (exp / "fast" / "runs").rglob("best.pth")}
+
+
+def _check_structure(doc: dict) -> None:
+    seeds = [str(s) for s in doc["seeds"]]
+    base = doc["arms"][doc["baseline"]]
+    for name, arm in doc["arms"].items():
+        assert set(arm["seeds"]) == set(seeds), name
+        for s in seeds:
+            run = arm["seeds"][s]
+            assert len(run["per_action"]) == 15 and run["p1"] > 0 and run["p2"] > 0
+        for m in ("p1", "p2"):
+            values = [arm["seeds"][s][m] for s in seeds]
+            assert arm["mean"][m] == pytest.approx(sum(values) / len(values), abs=1e-3)
+            diffs = [arm["seeds"][s][m] - base["seeds"][s][m] for s in seeds]
+            assert arm["diff"][m]["mean"] == pytest.approx(sum(diffs) / len(diffs), abs=1e-3)
+    assert markdown_table(doc).count("\n|") == len(doc["arms"]) + 1
+
+
+@pytest.mark.parametrize("path", STORED, ids=lambda p: p.stem)
+def test_stored_study_files(path):
+    doc = load_study(path)
+    assert not doc["fast"] and len(doc["seeds"]) >= 3 and path.stem == doc["study"]
+    assert doc["study"] in STUDIES
+    _check_structure(doc)
+
+
+def test_load_study_names_the_bad_file(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text(json.dumps({"study": "x"}))
+    with pytest.raises(DataError, match="x.json"):
+        load_study(bad)
+    with pytest.raises(DataError, match="missing.json"):
+        load_study(Path(tmp_path / "missing.json"))
