@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmdiff.runtime import default_device
 from mmdiff.config import Config
 from mmdiff.data.npz import save_npz_atomic
 from mmdiff.errors import DataError
 from mmdiff.keypoints import Keypoints, read_keypoints
 from mmdiff.plausibility import PlausibilityReport, plausibility_report
+from mmdiff.runtime import default_device
 from mmdiff.skeleton import NAMES_17
 
 
