@@ -85,3 +85,23 @@ def test_load_study_names_the_bad_file(tmp_path):
         load_study(bad)
     with pytest.raises(DataError, match="missing.json"):
         load_study(Path(tmp_path / "missing.json"))
+
+
+def test_readme_study_tables_are_generated_from_the_stored_files(tmp_path):
+    """Every README block <!-- study:NAME --> equals the table of ckpts/studies/NAME.json, and
+    a block edited by hand is found and rewritten."""
+    from mmdiff.study.readme import BLOCK, sync_readme
+    readme = REPO / "README.md"
+    assert sync_readme(readme, REPO / "ckpts" / "studies", check=True) == []
+    blocks = [m["name"] for m in BLOCK.finditer(readme.read_text())]
+    assert sorted(blocks) == sorted(p.stem for p in STORED)          # every stored study shown
+    doc = {"study": "demo", "seeds": [0, 1, 2], "baseline": "a", "command": "x", "fast": False,
+           "wall_seconds": 60, "arms": {"a": {"title": "A", "params": 0, "lifter_params": 1e5,
+                                              "mean": {"p1": 1, "p2": 2}, "std": {"p1": 0, "p2": 0},
+                                              "diff": {}}}}
+    (tmp_path / "demo.json").write_text(json.dumps(doc))
+    page = tmp_path / "README.md"
+    page.write_text("intro\n<!-- study:demo -->\nhand-made\n<!-- /study:demo -->\nend\n")
+    assert sync_readme(page, tmp_path, check=True) == ["demo"]
+    assert sync_readme(page, tmp_path) == ["demo"]
+    assert sync_readme(page, tmp_path, check=True) == [] and "| A |" in page.read_text()

@@ -4,6 +4,7 @@
     mmdiff study pipelines ablations            # resumable; writes ckpts/studies/<name>.json
     mmdiff study pipelines --fast                # the same code on a tiny budget (tests)
     mmdiff study --markdown pipelines            # the table README and the lessons show
+    mmdiff study --readme [--check]               # README's study tables from the JSON files
 
 :mod:`~mmdiff.study.grid` names the studies and their arms, :mod:`~mmdiff.study.run` trains and
 evaluates them (runs under ``exp/studies/``, nothing redone), :mod:`~mmdiff.study.report` turns
@@ -53,7 +54,17 @@ def main(argv: list[str] | None = None) -> int:
                     "ckpts/studies, or <exp>/fast with --fast)")
     ap.add_argument("--markdown", action="store_true",
                     help="print the stored tables of the named studies instead of running them")
+    ap.add_argument("--readme", action="store_true",
+                    help="rewrite README.md's study tables from the stored files (--check: "
+                         "only say which differ, exit 1 if any)")
+    ap.add_argument("--check", action="store_true", help="with --readme: compare only")
     args = ap.parse_args(argv)
+    if args.readme:
+        from mmdiff.study.readme import sync_readme
+        stale = sync_readme("README.md", args.out or STUDY_DIR, check=args.check)
+        print(("differ from their files: " if args.check else "rewritten: ") +
+              (", ".join(stale) or "none"))
+        return 1 if (args.check and stale) else 0
     if args.list or not args.names:
         for study in STUDIES.values():
             print(f"{study.name:15s} {study.title} [{study.data}; seeds {list(study.seeds)}]")
