@@ -10,7 +10,7 @@ VideoPose3D detection itself. How they were fitted was never published; this mod
 documented way, used for the embedded dataset and for any detector (``mmdiff data gmm``):
 
 1. errors e = detection - projected ground truth, per joint, divided by the person's image scale
-   (:func:`mmdiff.data.detector.image_scale`) so that near and far people pool together;
+   (:func:`image_scale`) so that near and far people pool together;
 2. a K-kernel diagonal Gaussian mixture is fitted to each joint's errors by EM
    (:func:`fit_gmm`, numpy, vectorised over joints, seeded). The kit fits a zero-mean scale
    mixture (all kernel means at 0; :func:`fit_gmm` can also free them): the detector is unbiased
@@ -29,10 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from mmdiff.camera import cameras_for, project_to_2d, world_to_camera
-from mmdiff.data.detector import image_scale
 from mmdiff.errors import DataError
 from mmdiff.skeleton import NUM_JOINTS, reduce_32_to_17
 
+#: Pixels per metre at which pixel sizes "at scale 1" hold (Human3.6M subjects are about 5 m from
+#: the cameras, ~216 px/m).
+REF_PX_PER_M = 200.0
 #: Kernels per joint in DiffPose's released GMM files.
 DEFAULT_KERNELS = 3
 #: Spread of kernel 0 of the ``gt`` variant, px at scale 1; kernel k has 2**k times that.
@@ -52,6 +54,16 @@ class ErrorMixture:
     weights: np.ndarray
     means: np.ndarray
     spreads: np.ndarray
+
+
+def image_scale(positions_world: np.ndarray, camera) -> np.ndarray:
+    """Size of the person in the image relative to the reference: (F,) dimensionless.
+
+    positions_world: (F, J, 3) metres (joint 0 is the root). Returns mean focal length / root
+    depth / REF_PX_PER_M (1.0 at 200 px per metre).
+    """
+    depth = world_to_camera(positions_world[:, 0], camera)[:, 2]       # (F,) metres
+    return float(np.mean(camera.focal_length)) / depth / REF_PX_PER_M
 
 
 # --- EM ---------------------------------------------------------------------------------------

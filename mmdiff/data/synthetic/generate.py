@@ -1,4 +1,4 @@
-"""The embedded dataset: procedural Human3.6M-like motion, cameras, detections and GMMs.
+"""Generating the embedded dataset: motion per take, detections and GMMs per camera, files.
 
 ``write_dataset(out_dir, seed)`` (``mmdiff data synth``) writes, deterministically from the seed::
 
@@ -11,7 +11,7 @@ in exactly the published layouts (see :mod:`mmdiff.data.h36m`), so one loader se
 real files. Subjects S1 S5 S6 S7 S8 (train) and S9 S11 (test), the 15 actions with two takes each
 ("Walking 1", "Walking 2"). Each subject has its own bones and style, drawn from its own random
 stream, and every take's timing from another: test subjects share no motion with training ones.
-Frame rate :data:`mmdiff.data.motion.FPS` (12.5 fps, Human3.6M's 50 Hz with stride 4).
+Frame rate :data:`mmdiff.data.synthetic.body.FPS` (12.5 fps, Human3.6M's 50 Hz with stride 4).
 """
 from __future__ import annotations
 
@@ -20,13 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from mmdiff.camera import camera_to_world, cameras_for
-from mmdiff.data import detector
-from mmdiff.data.gmm import DEFAULT_KERNELS, gmm_from_detections, gt_gmm, true_projection
+from mmdiff.data.gmm import (DEFAULT_KERNELS, gmm_from_detections, gt_gmm, image_scale,
+                             true_projection)
 from mmdiff.data.h36m import (ACTIONS, DEFAULT_METADATA_2D, TEST_SUBJECTS, TRAIN_SUBJECTS,
                               save_positions_2d, save_positions_3d)
-from mmdiff.data.motion import (FPS, forward_kinematics, local_rotations,
-                                place_on_floor, root_rotation, sample_offsets)
-from mmdiff.data.programmes import PROGRAMMES, Ctx, sample_style
+from mmdiff.data.synthetic.actions import PROGRAMMES
+from mmdiff.data.synthetic.body import (FPS, forward_kinematics, local_rotations, place_on_floor,
+                                        root_rotation, sample_offsets)
+from mmdiff.data.synthetic.detector import detect
+from mmdiff.data.synthetic.programme import Ctx, sample_style
 
 SUBJECTS = TRAIN_SUBJECTS + TEST_SUBJECTS
 #: Mean frames per take of the default dataset (each take varies by +-20 %); 8 s at 12.5 fps.
@@ -138,10 +140,10 @@ def make_observations(positions_3d: dict, seed: int = 0, num_kernels: int = DEFA
             det[subject][action], gt[subject][action] = [], []
             for c, cam in enumerate(cameras_for(subject)):
                 truth = true_projection(world.astype(np.float64), cam)      # (F, 17, 2) px
-                scale = detector.image_scale(world.astype(np.float64), cam)  # (F,)
+                scale = image_scale(world.astype(np.float64), cam)  # (F,)
                 rng = subject_rng(seed, subject, "detector", a_idx, c)
                 det[subject][action].append(
-                    detector.detect(truth, scale, rng, FPS).astype(np.float32))
+                    detect(truth, scale, rng, FPS).astype(np.float32))
                 gt[subject][action].append(gt_gmm(truth, scale, cam.res_w, num_kernels))
     det_gmm, _ = gmm_from_detections(det, positions_3d, num_kernels, seed)
     return det, det_gmm, gt
@@ -171,69 +173,3 @@ def write_sample(out_dir="data/sample", seed: int = 0) -> dict[str, Path]:
     :func:`write_dataset`."""
     positions = make_positions_3d(seed, SAMPLE_SUBJECTS, SAMPLE_FRAMES, SAMPLE_ACTIONS)
     return _write_all(out_dir, positions, seed)
-
-
-# --- statistics (compare with real motion) ------------------------------------------------------
-def _flexion(pos, a, b, c):
-    """Flexion angle at joint b in degrees (0 = straight): 180 - angle(a, b, c). pos (N, 32, 3)."""
-    u, v = pos[:, a] - pos[:, b], pos[:, c] - pos[:, b]
-    cos = np.sum(u * v, -1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1) + 1e-12)
-    return 180.0 - np.degrees(np.arccos(np.clip(cos, -1, 1)))
-
-
-def _canonical_17(pos):
-    """Root-relative 17-joint poses (N, 17, 3), turned about z so the hips face +x."""
-    from mmdiff.skeleton import reduce_32_to_17
-    p = reduce_32_to_17(pos) - pos[:, :1]
-    left = p[:, 4] - p[:, 1]                                            # RHip -> LHip
-    ang = np.arctan2(left[:, 1], left[:, 0]) - np.pi / 2                # left -> +y
-    c, s = np.cos(-ang), np.sin(-ang)
-    x, y = c[:, None] * p[..., 0] - s[:, None] * p[..., 1], s[:, None] * p[..., 0] + c[:, None] * p[..., 1]
-    return np.stack([x, y, p[..., 2]], -1)
-
-
-def _percentiles(x):
-    return tuple(float(v) for v in np.percentile(x, (5, 50, 95)))
-
-
-def motion_statistics(positions_3d: dict, fps: float = FPS) -> dict:
-    """Summary statistics of a 32-joint 3D dataset ({subject: {action: (F, 32, 3) metres}}).
-
-    Returns a flat dict: root height (m) mean and 5/50/95 percentiles; joint speeds (m/s) mean
-    and 95th percentile for the root, head, wrists and ankles; knee and elbow flexion (deg)
-    5/50/95 percentiles; left-right symmetry (mean |L - R| knee and elbow flexion, deg; ratio of
-    mean left to right wrist speed); pose variety of root-relative, heading-aligned 17-joint
-    poses (mean distance to the mean pose, mm; PCA components for 90 % of the variance); and
-    per base action the mean root height (m) and horizontal root speed (m/s).
-    """
-    from mmdiff.data.h36m import action_base
-    seqs = [np.asarray(a, dtype=np.float64) for acts in positions_3d.values() for a in acts.values()]
-    pos = np.concatenate(seqs)                                          # (N, 32, 3)
-    speed = np.concatenate([np.linalg.norm(np.diff(s, axis=0), axis=-1) * fps for s in seqs])
-    st = {"frames": len(pos), "root_height_mean": float(pos[:, 0, 2].mean())}
-    st["root_height_p5_p50_p95"] = _percentiles(pos[:, 0, 2])
-    for name, joints in {"root": [0], "head": [15], "wrists": [19, 27], "ankles": [3, 8]}.items():
-        v = speed[:, joints].ravel()
-        st[f"speed_{name}_mean_p95"] = (float(v.mean()), float(np.percentile(v, 95)))
-    knees = [_flexion(pos, 1, 2, 3), _flexion(pos, 6, 7, 8)]
-    elbows = [_flexion(pos, 25, 26, 27), _flexion(pos, 17, 18, 19)]
-    st["knee_flex_p5_p50_p95"] = _percentiles(np.concatenate(knees))
-    st["elbow_flex_p5_p50_p95"] = _percentiles(np.concatenate(elbows))
-    st["knee_lr_absdiff"] = float(np.abs(knees[0] - knees[1]).mean())
-    st["elbow_lr_absdiff"] = float(np.abs(elbows[0] - elbows[1]).mean())
-    st["wrist_speed_l_over_r"] = float(speed[:, 19].mean() / speed[:, 27].mean())
-    canon = _canonical_17(pos).reshape(len(pos), -1)                    # (N, 51)
-    centred = canon - canon.mean(0)
-    st["pose_spread_mm"] = float(np.linalg.norm(centred.reshape(-1, 17, 3), axis=-1).mean() * 1000)
-    eig = np.linalg.eigvalsh(np.cov(centred.T))[::-1]
-    st["pca_components_90"] = int(np.searchsorted(np.cumsum(eig) / eig.sum(), 0.9) + 1)
-    per_action: dict = {}
-    for acts in positions_3d.values():
-        for a, arr in acts.items():
-            arr = np.asarray(arr, dtype=np.float64)
-            v = np.linalg.norm(np.diff(arr[:, 0, :2], axis=0), axis=-1) * fps
-            per_action.setdefault(action_base(a), []).append((arr[:, 0, 2], v))
-    for a, parts in sorted(per_action.items()):
-        st[f"root_height,speed[{a}]"] = (float(np.concatenate([h for h, _ in parts]).mean()),
-                                         float(np.concatenate([v for _, v in parts]).mean()))
-    return st

@@ -14,8 +14,9 @@ from the true projections with the same kinds of error:
    wrists, ...) is detected swapped, more often when the two joints are close in the image
    (side views).
 
-Sizes scale with :func:`image_scale`, the pixels per metre at the person's depth divided by
-:data:`REF_PX_PER_M` (Human3.6M subjects are about 5 m from the cameras, ~216 px/m).
+Sizes scale with :func:`mmdiff.data.gmm.image_scale`, the pixels per metre at the person's depth
+divided by :data:`mmdiff.data.gmm.REF_PX_PER_M` (200; Human3.6M subjects are about 5 m from the
+cameras, ~216 px/m).
 """
 from __future__ import annotations
 
@@ -23,11 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmdiff.camera import Camera, world_to_camera
 from mmdiff.skeleton import LEFT_17, NUM_JOINTS, RIGHT_17
-
-#: Pixels per metre at which :attr:`DetectorModel.sigma_px` holds.
-REF_PX_PER_M = 200.0
 
 #: Per-joint core error (standard deviation per axis, px at REF_PX_PER_M), 17-joint order:
 #: Hip RHip RKnee RFoot LHip LKnee LFoot Spine Thorax Neck Head LSh LElb LWr RSh RElb RWr.
@@ -39,8 +36,8 @@ CPN_SIGMA_PX = (3.6, 4.0, 4.0, 4.8, 4.0, 4.0, 4.8, 3.6, 2.8, 2.8, 3.0, 3.2, 4.4,
 class DetectorModel:
     """Parameters of the simulated detector (see the module docstring).
 
-    sigma_px: (17,) core error per axis, px at REF_PX_PER_M; tau_s: correlation time of the core
-    error, seconds; blur: extra core error per 1000 px/s of joint image speed (fraction);
+    sigma_px: (17,) core error per axis, px at REF_PX_PER_M (200 px/m); tau_s: correlation time of
+    the core error, seconds; blur: extra core error per 1000 px/s of joint image speed (fraction);
     tail_rate: heavy-tail episodes per joint per second; tail_scale: their size in core sigmas;
     tail_dof: Student-t degrees of freedom; swap_rate: left/right confusions per pair per second
     (when the pair is close, see swap_distance_px); episode_s: (min, max) episode length, seconds.
@@ -55,16 +52,6 @@ class DetectorModel:
     swap_rate: float = 0.02
     swap_distance_px: float = 40.0
     episode_s: tuple = (0.15, 0.6)
-
-
-def image_scale(positions_world: np.ndarray, camera: Camera) -> np.ndarray:
-    """Size of the person in the image relative to the reference: (F,) dimensionless.
-
-    positions_world: (F, J, 3) metres (joint 0 is the root). Returns mean focal length / root
-    depth / REF_PX_PER_M (1.0 at 200 px per metre).
-    """
-    depth = world_to_camera(positions_world[:, 0], camera)[:, 2]       # (F,) metres
-    return float(np.mean(camera.focal_length)) / depth / REF_PX_PER_M
 
 
 def _ar1(rng, num_frames, shape, rho):
@@ -96,8 +83,8 @@ def detect(true_2d: np.ndarray, scale: np.ndarray, rng: np.random.Generator, fps
            model: DetectorModel = DetectorModel()) -> np.ndarray:
     """Simulated detections of one camera sequence.
 
-    true_2d: (F, 17, 2) true projections, pixels; scale: (F,) from :func:`image_scale`;
-    fps: frame rate (sets the time constants). Returns (F, 17, 2) detections in pixels (a new
+    true_2d: (F, 17, 2) true projections, pixels; scale: (F,) from
+    :func:`mmdiff.data.gmm.image_scale`; fps: frame rate (sets the time constants). Returns (F, 17, 2) detections in pixels (a new
     array); the input is unchanged.
     """
     F = len(true_2d)

@@ -1,4 +1,4 @@
-"""A 32-joint forward-kinematics body for the embedded dataset: bones, joint angles, limits, floor.
+"""The body of the embedded dataset: 32-joint bones, joint angles and limits, FK, floor.
 
 The body uses the Human3.6M 32-joint layout of :mod:`mmdiff.skeleton` and the published Human3.6M
 bone lengths (hip 132.9 mm, thigh 442.9 mm, shin 454.2 mm, pelvis->spine 233.4 mm, upper arm

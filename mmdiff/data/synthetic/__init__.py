@@ -1,0 +1,28 @@
+"""The embedded dataset's generator: procedural Human3.6M-like motion, cameras, detections, GMMs.
+
+    from mmdiff.data.synthetic import write_dataset
+    paths = write_dataset("data/synthetic", seed=0)     # the files of ``mmdiff data synth``
+
+Modules, in the order the data flows:
+
+    body.py       32-joint skeleton: bone offsets, joint angles and limits, FK, floor placement
+    signals.py    smooth random signals in time (keyframes, gates)
+    programme.py  Style (per subject), Ctx (per take), Motion (a programme's output)
+    postures.py   arm poses, idle stance, gait, sitting, bending, crouching as joint-angle sets
+    paths.py      paths on the floor and headings
+    actions.py    the 15 action programmes (PROGRAMMES)
+    detector.py   the simulated CPN-like 2D detector
+    generate.py   takes -> world joints, observations per camera, the four files
+    stats.py      motion statistics, to compare with real motion
+"""
+from mmdiff.data.synthetic.generate import (FILES, FRAMES_PER_TAKE, MARGIN_PX, SAMPLE_ACTIONS,
+                                            SAMPLE_FRAMES, SAMPLE_SUBJECTS, SUBJECTS, animate,
+                                            area_centre, keep_in_view, make_observations,
+                                            make_positions_3d, make_sequence, subject_rng,
+                                            write_dataset, write_sample)
+from mmdiff.data.synthetic.stats import canonical_17, motion_statistics
+
+__all__ = ["FILES", "FRAMES_PER_TAKE", "MARGIN_PX", "SAMPLE_ACTIONS", "SAMPLE_FRAMES",
+           "SAMPLE_SUBJECTS", "SUBJECTS", "animate", "area_centre", "keep_in_view",
+           "make_observations", "make_positions_3d", "make_sequence", "subject_rng",
+           "write_dataset", "write_sample", "canonical_17", "motion_statistics"]
