@@ -20,14 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from mmdiff.camera import camera_to_world, cameras_for
-from mmdiff.data.gmm import (DEFAULT_KERNELS, gmm_from_detections, gt_gmm, image_scale,
-                             true_projection)
-from mmdiff.data.h36m import (ACTIONS, DEFAULT_METADATA_2D, TEST_SUBJECTS, TRAIN_SUBJECTS,
-                              save_positions_2d, save_positions_3d)
+from mmdiff.data.gmm import DEFAULT_KERNELS, true_projection
+from mmdiff.data.h36m import ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS, save_positions_3d
 from mmdiff.data.synthetic.actions import PROGRAMMES
 from mmdiff.data.synthetic.body import (FPS, forward_kinematics, local_rotations, place_on_floor,
                                         root_rotation, sample_offsets)
-from mmdiff.data.synthetic.detector import detect
+from mmdiff.data.synthetic.observe import observation_files, observe, write_observations
 from mmdiff.data.synthetic.programme import Ctx, sample_style
 
 SUBJECTS = TRAIN_SUBJECTS + TEST_SUBJECTS
@@ -40,9 +38,8 @@ SAMPLE_SUBJECTS = ("S1", "S5", "S9", "S11")
 SAMPLE_ACTIONS = ("Directions", "Sitting", "Walking")
 #: Pixels kept free at the image border: every joint stays at least this far inside.
 MARGIN_PX = 10.0
-FILES = {"3d": "data_3d_h36m_synth.npz", "det": "data_2d_h36m_synth_det.npz",
-         "det_gmm": "data_2d_h36m_synth_det_gmm.npz", "gt_gmm": "data_2d_h36m_synth_gt_gmm.npz"}
-_PURPOSE = {"body": 0, "style": 1, "motion": 2, "detector": 3}
+FILES = {"3d": "data_3d_h36m_synth.npz", **observation_files("synth")}
+_PURPOSE = {"body": 0, "style": 1, "motion": 2}
 
 
 def subject_rng(seed: int, subject: str, purpose: str, *extra: int) -> np.random.Generator:
@@ -128,34 +125,20 @@ def make_positions_3d(seed: int = 0, subjects=SUBJECTS, frames: int = FRAMES_PER
 
 # --- observations -----------------------------------------------------------------------------
 def make_observations(positions_3d: dict, seed: int = 0, num_kernels: int = DEFAULT_KERNELS):
-    """Detections and GMMs for every take and camera.
+    """Detections and GMMs for every take and camera (:func:`~.observe.observe` at FPS).
 
     Returns (det, det_gmm, gt_gmm), each {subject: {action: [4 per-camera arrays]}}: (F, 17, 2)
-    float32 px; (F, 17, K, 5) float32 fitted from the detections; (F, 17, K, 5) on the truth.
+    float32 px; (F, 17, K, 5) float32 fitted per frame to the detector's evidence; (F, 17, K, 5)
+    on the truth.
     """
-    det, gt = {}, {}
-    for subject, actions in positions_3d.items():
-        det[subject], gt[subject] = {}, {}
-        for a_idx, (action, world) in enumerate(sorted(actions.items())):
-            det[subject][action], gt[subject][action] = [], []
-            for c, cam in enumerate(cameras_for(subject)):
-                truth = true_projection(world.astype(np.float64), cam)      # (F, 17, 2) px
-                scale = image_scale(world.astype(np.float64), cam)  # (F,)
-                rng = subject_rng(seed, subject, "detector", a_idx, c)
-                det[subject][action].append(
-                    detect(truth, scale, rng, FPS).astype(np.float32))
-                gt[subject][action].append(gt_gmm(truth, scale, cam.res_w, num_kernels))
-    det_gmm, _ = gmm_from_detections(det, positions_3d, num_kernels, seed)
-    return det, det_gmm, gt
+    return observe(positions_3d, seed, FPS, num_kernels)
 
 
 def _write_all(out_dir, positions_3d, seed) -> dict[str, Path]:
-    out_dir = Path(out_dir)
     det, det_gmm, gt = make_observations(positions_3d, seed)
-    return {"3d": Path(save_positions_3d(out_dir / FILES["3d"], positions_3d)),
-            "det": Path(save_positions_2d(out_dir / FILES["det"], det, DEFAULT_METADATA_2D)),
-            "det_gmm": Path(save_positions_2d(out_dir / FILES["det_gmm"], det_gmm)),
-            "gt_gmm": Path(save_positions_2d(out_dir / FILES["gt_gmm"], gt))}
+    paths = {"3d": Path(save_positions_3d(Path(out_dir) / FILES["3d"], positions_3d))}
+    paths.update(write_observations(out_dir, det, det_gmm, gt, "synth"))
+    return paths
 
 
 def write_dataset(out_dir="data/synthetic", seed: int = 0) -> dict[str, Path]:
