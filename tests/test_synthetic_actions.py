@@ -50,7 +50,7 @@ def test_joint_angle_limits(action):
 def test_programme_output_shapes_and_names(action):
     mo, _, _ = _rig("S9", action, frames=30)
     assert isinstance(mo, Motion)
-    assert mo.xy.shape == (30, 2) and mo.heading.shape == mo.pitch.shape == mo.chair.shape == (30,)
+    assert mo.xy.shape == (30, 2) and mo.heading.shape == mo.pitch.shape == mo.seat.shape == (30,)
     assert set(mo.angles) <= set(body.LIMITS)
     assert all(np.shape(v) in ((), (30,)) for v in mo.angles.values())
     assert np.all(np.isfinite(mo.xy)) and np.all(np.isfinite(mo.heading))

@@ -45,8 +45,17 @@ def test_forward_kinematics_keeps_bone_lengths_and_floor_placement():
                                         np.zeros((F, 3)))
     lengths = np.linalg.norm(pos[:, 1:] - pos[:, PARENTS_32[1:]], axis=-1)   # (F, 31)
     assert np.allclose(lengths, np.linalg.norm(body.REST_OFFSETS[1:], axis=-1))
-    placed = body.place_on_floor(pos)
+    placed, seated = body.place_on_floor(pos)
+    assert not seated.any()
     assert np.all(placed[..., 2] >= body.CLEARANCE - 1e-9)
     assert np.allclose((placed[..., 2] - body.CLEARANCE).min(1), 0)     # resting on a support
+    seat = np.array([0.45, np.nan, 0.0, 0.45, np.nan])
+    on_seat, seated = body.place_on_floor(pos, seat)
+    assert seated.tolist() == [True, False, True, True, False]
+    assert np.all(on_seat[seated, 0, 2] >= seat[seated] + body.SEAT_CLEARANCE - 1e-9)
+    feet = list(body.FOOT_JOINTS)
+    others = [j for j in range(32) if j not in feet]
+    assert np.all(on_seat[:, others, 2] >= body.CLEARANCE[others] - 1e-9)
+    assert np.all(on_seat[:, feet, 2] >= body.CLEARANCE[feet] - body.FOOT_SLACK - 1e-9)
     with pytest.raises(ValueError, match="forward_kinematics"):
         body.forward_kinematics(body.REST_OFFSETS, local[:, :17], glob[:, 0], np.zeros((F, 3)))

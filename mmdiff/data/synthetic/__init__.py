@@ -11,18 +11,20 @@ Modules, in the order the data flows:
     postures.py   arm poses, idle stance, gait, sitting, bending, crouching as joint-angle sets
     paths.py      paths on the floor and headings
     actions.py    the 15 action programmes (PROGRAMMES)
-    detector.py   the simulated CPN-like 2D detector
+    feet.py       feet planted in stance, steps, leg IK
+    detector.py   the simulated CPN-like 2D detector, with its heatmap evidence
+    observe.py    cameras + detector applied to any 3D motion: detections and GMM files
     generate.py   takes -> world joints, observations per camera, the four files
     stats.py      motion statistics, to compare with real motion
 """
 from mmdiff.data.synthetic.generate import (FILES, FRAMES_PER_TAKE, MARGIN_PX, SAMPLE_ACTIONS,
                                             SAMPLE_FRAMES, SAMPLE_SUBJECTS, SUBJECTS, animate,
-                                            area_centre, keep_in_view, make_observations,
+                                            animate_in_view, area_centre, make_observations,
                                             make_positions_3d, make_sequence, subject_rng,
                                             write_dataset, write_sample)
 from mmdiff.data.synthetic.stats import canonical_17, motion_statistics
 
 __all__ = ["FILES", "FRAMES_PER_TAKE", "MARGIN_PX", "SAMPLE_ACTIONS", "SAMPLE_FRAMES",
-           "SAMPLE_SUBJECTS", "SUBJECTS", "animate", "area_centre", "keep_in_view",
+           "SAMPLE_SUBJECTS", "SUBJECTS", "animate", "animate_in_view", "area_centre",
            "make_observations", "make_positions_3d", "make_sequence", "subject_rng",
            "write_dataset", "write_sample", "canonical_17", "motion_statistics"]

@@ -20,10 +20,10 @@ from mmdiff.data.synthetic.signals import interpolate, smoothstep
 
 
 # --- helpers shared by programmes -----------------------------------------------------------
-def _motion(ctx, angles, xy, heading, chair=None, pitch=None) -> Motion:
+def _motion(ctx, angles, xy, heading, seat=None, pitch=None) -> Motion:
     nan = np.full(ctx.F, np.nan)
     return Motion(angles, xy, heading, ctx.zeros() if pitch is None else pitch,
-                  nan if chair is None else chair)
+                  nan if seat is None else seat)
 
 
 def _wandering(ctx, dwell=(2.0, 6.0), radius=1.0, speed=1.0, swing=1.0):
@@ -65,11 +65,11 @@ def _hand_to_face(ctx, a, side, on=(1.2, 2.5), off=(3.0, 8.0), pose="face"):
 
 
 def _seated_phases(ctx, a, xy, heading, fraction):
-    """Sit on a chair part of the time; returns (angles, xy, chair)."""
+    """Sit on a chair part of the time; returns (angles, xy, seat height or NaN)."""
     w = _sit_weight(ctx, fraction)
     a, off = _sit_down(ctx, a, w, seated(ctx))
-    chair = np.where(w > 0.5, ctx.rng.uniform(0.42, 0.50), np.nan)
-    return a, body_offset(xy, heading, off), chair
+    seat = np.where(w > 0.5, ctx.rng.uniform(0.42, 0.50), np.nan)
+    return a, body_offset(xy, heading, off), seat
 
 
 # --- the 15 programmes ----------------------------------------------------------------------
@@ -96,12 +96,12 @@ def discussion(ctx, take):
 
 def eating(ctx, take):
     a, xy, h = _wandering(ctx, dwell=(3.0, 8.0), radius=0.8, speed=0.8)
-    a, xy, chair = _seated_phases(ctx, a, xy, h, 0.75 if take == 1 else 0.5)
+    a, xy, seat = _seated_phases(ctx, a, xy, h, 0.75 if take == 1 else 0.5)
     hand = ctx.style.hand
     a = blend(a, arm_pose(other(hand), "reach_fwd", ctx, jitter=15), 0.7)
     a = add(a, {f"{other(hand)}_elbow": 50.0})
     a = _hand_to_face(ctx, a, hand, on=(1.0, 2.0), off=(1.5, 4.0))
-    return _motion(ctx, add(a, {"neck_flex": 10.0}), xy, h, chair)
+    return _motion(ctx, add(a, {"neck_flex": 10.0}), xy, h, seat)
 
 
 def greeting(ctx, take):
@@ -119,11 +119,11 @@ def greeting(ctx, take):
 
 def phoning(ctx, take):
     a, xy, h = _wandering(ctx, dwell=(2.0, 5.0), radius=0.9, speed=0.8)
-    a, xy, chair = _seated_phases(ctx, a, xy, h, 0.25 if take == 1 else 0.55)
+    a, xy, seat = _seated_phases(ctx, a, xy, h, 0.25 if take == 1 else 0.55)
     hand = ctx.style.hand
     a = blend(a, arm_pose(hand, "ear", ctx, jitter=6), ctx.gate((6, 15), (1.0, 3.0), start_on=True))
     a = _gesturing(ctx, a, other(hand), on=(1, 3), off=(3, 8))
-    return _motion(ctx, a, xy, h, chair)
+    return _motion(ctx, a, xy, h, seat)
 
 
 def photo(ctx, take):
@@ -181,7 +181,7 @@ def purchases(ctx, take):
 def sitting(ctx, take):
     xy, h = standing_still(ctx, radius=0.4)
     a, off = _sit_down(ctx, stance(ctx), np.ones(ctx.F), seated(ctx))
-    chair = np.full(ctx.F, ctx.rng.uniform(0.42, 0.50))
+    seat = np.full(ctx.F, ctx.rng.uniform(0.42, 0.50))
     for side in ("l", "r"):
         a = blend(a, arm_pose(side, "knee", ctx, jitter=10), 0.8)
         a = _gesturing(ctx, a, side, on=(1.0, 3.0), off=(2.0, 6.0))
@@ -189,7 +189,7 @@ def sitting(ctx, take):
     a = blend(a, arm_pose(ctx.style.hand, act, ctx, jitter=8), ctx.gate((3, 8), (3, 8)))
     lean = ctx.gate((2, 5), (3, 8)) * (20 if take == 1 else 30)
     a = add(a, {"lumbar_flex": lean, "neck_flex": 0.5 * lean})
-    return _motion(ctx, a, body_offset(xy, h, off), h, chair)
+    return _motion(ctx, a, body_offset(xy, h, off), h, seat)
 
 
 def _down_up(ctx, take, transition=2.5):
@@ -214,16 +214,17 @@ def sitting_down(ctx, take):
     a, off = _sit_down(ctx, stance(ctx), w, floor, back=0.35)
     for side in ("l", "r"):
         a = blend(a, arm_pose(side, "knee", ctx, jitter=15), 0.5 * w)
-    return _motion(ctx, a, body_offset(xy, h, off), h, pitch=w * tilt)
+    seat = np.where(w > 0.5, 0.0, np.nan)                               # on the floor
+    return _motion(ctx, a, body_offset(xy, h, off), h, seat, pitch=w * tilt)
 
 
 def smoking(ctx, take):
     a, xy, h = _wandering(ctx, dwell=(2.5, 7.0), radius=0.8, speed=0.8)
-    a, xy, chair = _seated_phases(ctx, a, xy, h, 0.25 if take == 1 else 0.55)
+    a, xy, seat = _seated_phases(ctx, a, xy, h, 0.25 if take == 1 else 0.55)
     hand = ctx.style.hand
     a = blend(a, arm_pose(other(hand), "crossed", ctx, jitter=8), ctx.gate((4, 10), (2, 5)))
     a = _hand_to_face(ctx, a, hand, on=(1.5, 2.5), off=(3.0, 8.0), pose="chin")
-    return _motion(ctx, a, xy, h, chair)
+    return _motion(ctx, a, xy, h, seat)
 
 
 def waiting(ctx, take):

@@ -19,7 +19,7 @@ Conventions
   followed by a twist ``*_rot`` about the limb (positive = internal rotation). Trunk, neck and
   head use yaw-pitch-roll (``*_twist`` to the left, ``*_flex`` forward, ``*_side`` to the left).
 - World frame: Human3.6M's, z up, floor at z = 0. :func:`place_on_floor` lifts each frame so that
-  the body rests on its lowest support (a foot, the pelvis on the floor, or a chair).
+  the body rests on its support (a foot, a knee, the pelvis on a seat or on the floor).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _unit(*v) -> np.ndarray:
 def _rest_offsets() -> np.ndarray:
     """Rest-pose bone vectors (32, 3) in metres, body frame (published H36M lengths)."""
     off = np.zeros((32, 3))
-    toe = _unit(np.cos(np.radians(15)), 0, -np.sin(np.radians(15)))   # foot pitched down 15 deg
+    toe = _unit(np.cos(np.radians(10)), 0, -np.sin(np.radians(10)))   # foot pitched down 10 deg
     toe_tip = _unit(np.cos(np.radians(6)), 0, np.sin(np.radians(6)))
     thumb = _unit(np.sin(np.radians(30)), 0, -np.cos(np.radians(30)))
     legs = {"r": (1, 132.948591, 442.894612, 454.206447, 162.767078, 74.999437),
@@ -236,35 +236,47 @@ def forward_kinematics(offsets: np.ndarray, local_rot: np.ndarray, root_rot: np.
 
 
 # --- resting on the floor -------------------------------------------------------------------
-#: Lowest height (metres) of each joint centre above the floor: the surface under a joint.
+#: Lowest height (metres) of each joint centre above the floor: the surface under a joint. Feet
+#: as in real Human3.6M motion capture (ankle joints about 3 cm, toes about 0-1 cm above it).
 CLEARANCE = np.full(32, 0.04)
-CLEARANCE[[3, 8]] = 0.045          # ankles
-CLEARANCE[[4, 9]] = 0.010          # toe bases
-CLEARANCE[[5, 10]] = 0.018         # toe tips
-CLEARANCE[[0, 11]] = 0.10          # pelvis (sitting on the floor)
-CLEARANCE[[1, 6]] = 0.09           # hip joints
+CLEARANCE[[3, 8]] = 0.03           # ankles (heel on the floor)
+CLEARANCE[[4, 9]] = 0.0            # toe bases
+CLEARANCE[[5, 10]] = 0.0           # toe tips
+CLEARANCE[[0, 11]] = 0.08          # pelvis (sitting on the floor)
+CLEARANCE[[1, 6]] = 0.08           # hip joints
 CLEARANCE[[2, 7]] = 0.05           # knees (kneeling)
-#: Height of the pelvis joint above a chair's seat when sitting on it (metres).
+#: Joints of the feet (ankles, toe bases, toe tips): what stands on the floor.
+FOOT_JOINTS = (3, 4, 5, 8, 9, 10)
+#: Height of the pelvis joint above a seat when sitting on it (metres); the floor is a seat of
+#: height 0.
 SEAT_CLEARANCE = 0.09
+#: How far (metres) feet may end below the floor when seated before the seat gives way: the
+#: legs fold that much more (:mod:`mmdiff.data.synthetic.feet` puts the feet on the floor).
+FOOT_SLACK = 0.08
 
 
-def place_on_floor(positions: np.ndarray, chair_height: np.ndarray | None = None,
-                   max_dangle: float = 0.05) -> np.ndarray:
-    """Shift each frame vertically so the body rests on its highest support.
+def place_on_floor(positions: np.ndarray, seat: np.ndarray | None = None):
+    """Shift each frame vertically so the body rests on its support.
 
     positions: (F, 32, 3) metres, z up (only relative heights within a frame matter).
-    chair_height: optional (F,) seat height in metres (NaN where there is no chair); the seat
-    holds the pelvis SEAT_CLEARANCE above it, but a seat too high for the legs is lowered so the
-    feet hang at most ``max_dangle`` metres (the chair fits the subject).
-    Every joint ends at or above :data:`CLEARANCE` (so above the floor), and at least one support
-    touches: the lowest joint rests on the floor, or the pelvis rests on the chair.
-    Returns a new (F, 32, 3) array.
+    seat: optional (F,) seat height in metres (0 = sitting on the floor, NaN = no seat).
+    Standing frames: every joint ends at or above :data:`CLEARANCE` and the lowest one touches.
+    Seated frames: the pelvis rests SEAT_CLEARANCE above the seat unless another joint (or the
+    feet, by more than FOOT_SLACK) would go below the floor; the feet are put on the floor later,
+    by leg IK. Returns the placed (F, 32, 3) array (new) and the seated mask (F,).
     """
     rel = positions[..., 2] - positions[:, :1, 2]                       # (F, 32) above pelvis
-    lift = np.max(CLEARANCE - rel, axis=1)                              # (F,) pelvis height
-    if chair_height is not None:
-        seat = np.where(np.isnan(chair_height), -np.inf, chair_height + SEAT_CLEARANCE)
-        lift = np.maximum(lift, np.minimum(seat, lift + max_dangle))
+    need = CLEARANCE - rel                                              # (F, 32) lift per joint
+    feet = np.zeros(32, bool)
+    feet[list(FOOT_JOINTS)] = True
+    body_lift, foot_lift = need[:, ~feet].max(1), need[:, feet].max(1)  # (F,)
+    lift = np.maximum(body_lift, foot_lift)                             # standing
+    seated = np.zeros(len(positions), bool)
+    if seat is not None:
+        seated = np.isfinite(seat)
+        on_seat = np.maximum.reduce([body_lift, np.where(seated, seat, 0.0) + SEAT_CLEARANCE,
+                                     foot_lift - FOOT_SLACK])
+        lift = np.where(seated, on_seat, lift)
     out = positions.copy()
     out[..., 2] = rel + lift[:, None]
-    return out
+    return out, seated

@@ -15,6 +15,7 @@ Frame rate :data:`mmdiff.data.synthetic.body.FPS` (12.5 fps, Human3.6M's 50 Hz w
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from mmdiff.data.h36m import ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS, save_positi
 from mmdiff.data.synthetic.actions import PROGRAMMES
 from mmdiff.data.synthetic.body import (FPS, forward_kinematics, local_rotations, place_on_floor,
                                         root_rotation, sample_offsets)
+from mmdiff.data.synthetic.feet import plant_feet
 from mmdiff.data.synthetic.observe import observation_files, observe, write_observations
 from mmdiff.data.synthetic.programme import Ctx, sample_style
 
@@ -50,14 +52,16 @@ def subject_rng(seed: int, subject: str, purpose: str, *extra: int) -> np.random
 
 
 # --- motion -------------------------------------------------------------------------------------
-def animate(offsets: np.ndarray, motion) -> np.ndarray:
-    """A programme's Motion -> world joints (F, 32, 3) metres, standing on the floor (z = 0)."""
+def animate(offsets: np.ndarray, motion, fps: float = FPS) -> np.ndarray:
+    """A programme's Motion -> world joints (F, 32, 3) metres: on the floor (z = 0) or its seat,
+    feet planted in stance (:func:`~mmdiff.data.synthetic.feet.plant_feet`)."""
     F = len(motion.heading)
     local = local_rotations(motion.angles, F)                           # (F, 32, 3, 3)
     root = root_rotation(motion.heading, motion.pitch)                  # (F, 3, 3)
     root_pos = np.concatenate([motion.xy, np.zeros((F, 1))], 1)         # (F, 3)
     pos, _ = forward_kinematics(offsets, local, root, root_pos)
-    return place_on_floor(pos, motion.chair)
+    pos, seated = place_on_floor(pos, motion.seat)
+    return plant_feet(pos, offsets, seated, root[:, :, 0], fps)
 
 
 def area_centre(subject: str) -> np.ndarray:
@@ -82,20 +86,18 @@ def _inside(world: np.ndarray, subject: str, margin: float) -> np.ndarray:
     return ok
 
 
-def keep_in_view(world: np.ndarray, subject: str, margin: float = MARGIN_PX) -> np.ndarray:
-    """Shrink the path toward the area centre until all four cameras see every joint.
+def animate_in_view(offsets: np.ndarray, motion, subject: str,
+                    margin: float = MARGIN_PX) -> np.ndarray:
+    """:func:`animate` at the subject's :func:`area_centre`, the root path shrunk toward it
+    (by 0.85 at a time) until all four cameras see every joint with ``margin`` px to spare.
 
-    world: (F, 32, 3) metres, path relative to the centre (x, y near 0). Moves whole frames
-    horizontally (a rigid shift per frame), so bones and smoothness are kept. Returns a new array
-    placed at :func:`area_centre`.
+    motion.xy is relative to the centre. Returns (F, 32, 3) world metres.
     """
-    centre = np.r_[area_centre(subject), 0.0]
+    centre = area_centre(subject)
     for factor in 0.85 ** np.arange(12):
-        shifted = world.copy()
-        shifted[..., :2] += (factor - 1) * world[:, :1, :2]             # scale root path
-        shifted += centre
-        if _inside(shifted, subject, margin).all():
-            return shifted
+        world = animate(offsets, replace(motion, xy=motion.xy * factor + centre))
+        if _inside(world, subject, margin).all():
+            return world
     raise RuntimeError(f"{subject}: motion leaves the cameras' view even at the area centre")
 
 
@@ -105,7 +107,7 @@ def make_sequence(seed: int, subject: str, action: str, take: int, num_frames: i
     style = sample_style(subject_rng(seed, subject, "style"))
     rng = subject_rng(seed, subject, "motion", ACTIONS.index(action), take)
     motion = PROGRAMMES[action](Ctx(num_frames, FPS, rng, style), take)
-    return keep_in_view(animate(offsets, motion), subject).astype(np.float32)
+    return animate_in_view(offsets, motion, subject).astype(np.float32)
 
 
 def make_positions_3d(seed: int = 0, subjects=SUBJECTS, frames: int = FRAMES_PER_TAKE,

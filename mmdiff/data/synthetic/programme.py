@@ -50,15 +50,15 @@ class Motion:
 
     angles: {name: (F,) degrees}; xy: (F, 2) root position on the floor, metres, relative to the
     centre of the capture area; heading: (F,) radians (0 faces +x); pitch: (F,) radians, forward
-    tilt of the whole body (lying back is negative); chair: (F,) seat height in metres, NaN where
-    there is none.
+    tilt of the whole body (lying back is negative); seat: (F,) height in metres of what the pelvis
+    sits on (0: the floor), NaN while not sitting.
     """
 
     angles: dict
     xy: np.ndarray
     heading: np.ndarray
     pitch: np.ndarray
-    chair: np.ndarray
+    seat: np.ndarray
 
 
 class Ctx:

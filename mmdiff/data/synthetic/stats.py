@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmdiff.data.h36m import action_base
-from mmdiff.data.synthetic.body import FPS
+from mmdiff.data.synthetic.body import CLEARANCE, FPS
 from mmdiff.skeleton import reduce_32_to_17
 
 
@@ -29,6 +29,24 @@ def canonical_17(pos: np.ndarray) -> np.ndarray:
     c, s = np.cos(-ang), np.sin(-ang)
     x, y = c[:, None] * p[..., 0] - s[:, None] * p[..., 1], s[:, None] * p[..., 0] + c[:, None] * p[..., 1]
     return np.stack([x, y, p[..., 2]], -1)
+
+
+def stance_drift(positions: np.ndarray, band: float = 0.02, floor=None) -> np.ndarray:
+    """How far feet slide in stance: per contiguous run of frames in which an ankle (17-joint
+    "foot") is within ``band`` metres of its resting height, the largest horizontal distance (m)
+    from where the run began. positions: (F, 32, 3) metres; floor: the ankles' resting height
+    (default: the generator's CLEARANCE; for other data, e.g. each ankle's 1st percentile).
+    Returns (R,) metres, one value per run of at least two frames."""
+    out = []
+    for ankle in (3, 8):
+        z, xy = positions[:, ankle, 2], positions[:, ankle, :2]
+        rest = CLEARANCE[ankle] if floor is None else floor
+        low = np.r_[False, z < rest + band, False]
+        edges = np.flatnonzero(np.diff(low.astype(int)))                # run starts and ends
+        for start, end in zip(edges[::2], edges[1::2]):
+            if end - start >= 2:
+                out.append(np.linalg.norm(xy[start:end] - xy[start], axis=-1).max())
+    return np.asarray(out)
 
 
 def _percentiles(x):
