@@ -8,10 +8,12 @@ Modules, in the order the data flows:
     body.py       32-joint skeleton: bone offsets, joint angles and limits, FK, floor placement
     signals.py    smooth random signals in time (keyframes, gates)
     programme.py  Style (per subject), Ctx (per take), Motion (a programme's output)
-    postures.py   arm poses, idle stance, gait, sitting, bending, crouching as joint-angle sets
+    postures.py   arm poses, a plausible-arm sampler, idle stance, gait (joint-angle sets)
+    whole_body.py sitting on a chair or the floor, kneeling, squatting, bending, lunging
     paths.py      paths on the floor and headings
-    actions.py    the 15 action programmes (PROGRAMMES)
-    feet.py       feet planted in stance, steps, leg IK
+    behaviours.py wandering, gesturing, sitting down and getting up, hand to face
+    actions.py    the 15 action programmes (PROGRAMMES), in actions_standing, _seated, _walking
+    contact.py    feet planted in stance (steps, leg IK), hands resting on the floor
     detector.py   the simulated CPN-like 2D detector, with its heatmap evidence
     observe.py    cameras + detector applied to any 3D motion: detections and GMM files
     generate.py   takes -> world joints, observations per camera, the four files

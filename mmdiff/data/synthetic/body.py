@@ -247,36 +247,43 @@ CLEARANCE[[1, 6]] = 0.08           # hip joints
 CLEARANCE[[2, 7]] = 0.05           # knees (kneeling)
 #: Joints of the feet (ankles, toe bases, toe tips): what stands on the floor.
 FOOT_JOINTS = (3, 4, 5, 8, 9, 10)
+#: Joints of the hands (wrists to thumb tips): they rest on the floor rather than lift the body.
+HAND_JOINTS = (19, 20, 21, 22, 23, 27, 28, 29, 30, 31)
 #: Height of the pelvis joint above a seat when sitting on it (metres); the floor is a seat of
 #: height 0.
 SEAT_CLEARANCE = 0.09
-#: How far (metres) feet may end below the floor when seated before the seat gives way: the
-#: legs fold that much more (:mod:`mmdiff.data.synthetic.feet` puts the feet on the floor).
-FOOT_SLACK = 0.08
 
 
-def place_on_floor(positions: np.ndarray, seat: np.ndarray | None = None):
+def place_on_floor(positions: np.ndarray, seat: np.ndarray | None = None,
+                   sitting: np.ndarray | None = None):
     """Shift each frame vertically so the body rests on its support.
 
     positions: (F, 32, 3) metres, z up (only relative heights within a frame matter).
-    seat: optional (F,) seat height in metres (0 = sitting on the floor, NaN = no seat).
-    Standing frames: every joint ends at or above :data:`CLEARANCE` and the lowest one touches.
-    Seated frames: the pelvis rests SEAT_CLEARANCE above the seat unless another joint (or the
-    feet, by more than FOOT_SLACK) would go below the floor; the feet are put on the floor later,
-    by leg IK. Returns the placed (F, 32, 3) array (new) and the seated mask (F,).
+    seat: optional (F,) seat height in metres (0 = sitting on the floor, NaN = no seat);
+    sitting: optional (F,) in [0, 1], how far the pelvis has come down onto the seat (default:
+    1 wherever there is a seat).
+    Standing (sitting 0): every joint but the hands ends at or above :data:`CLEARANCE` and the
+    lowest one touches. Seated (sitting 1): the pelvis rests SEAT_CLEARANCE above the seat unless
+    a joint other than the feet and hands would go below the floor. In between, the pelvis height
+    moves smoothly from where the feet hold it to the seat. Feet and hands are put on the floor
+    later, by IK (:mod:`mmdiff.data.synthetic.contact`). Returns the placed (F, 32, 3) array
+    (new) and the seated mask (F,) (sitting > 0.5).
     """
     rel = positions[..., 2] - positions[:, :1, 2]                       # (F, 32) above pelvis
     need = CLEARANCE - rel                                              # (F, 32) lift per joint
-    feet = np.zeros(32, bool)
-    feet[list(FOOT_JOINTS)] = True
-    body_lift, foot_lift = need[:, ~feet].max(1), need[:, feet].max(1)  # (F,)
+    feet, hands = np.zeros(32, bool), np.zeros(32, bool)
+    feet[list(FOOT_JOINTS)], hands[list(HAND_JOINTS)] = True, True
+    body_lift = need[:, ~(feet | hands)].max(1)                         # (F,)
+    foot_lift = need[:, feet].max(1)
     lift = np.maximum(body_lift, foot_lift)                             # standing
     seated = np.zeros(len(positions), bool)
     if seat is not None:
-        seated = np.isfinite(seat)
-        on_seat = np.maximum.reduce([body_lift, np.where(seated, seat, 0.0) + SEAT_CLEARANCE,
-                                     foot_lift - FOOT_SLACK])
-        lift = np.where(seated, on_seat, lift)
+        has = np.isfinite(seat)
+        w = has.astype(float) if sitting is None else np.where(has, np.clip(sitting, 0, 1), 0.0)
+        on_seat = np.where(has, seat, -10.0) + SEAT_CLEARANCE           # (F,) no seat: far below
+        lowering = (1 - w) * np.maximum(foot_lift, on_seat) + w * on_seat
+        lift = np.where(w > 0, np.maximum(body_lift, lowering), lift)
+        seated = w > 0.5
     out = positions.copy()
     out[..., 2] = rel + lift[:, None]
     return out, seated

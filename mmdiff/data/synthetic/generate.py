@@ -26,7 +26,7 @@ from mmdiff.data.h36m import ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS, save_positi
 from mmdiff.data.synthetic.actions import PROGRAMMES
 from mmdiff.data.synthetic.body import (FPS, forward_kinematics, local_rotations, place_on_floor,
                                         root_rotation, sample_offsets)
-from mmdiff.data.synthetic.feet import plant_feet
+from mmdiff.data.synthetic.contact import plant_feet, rest_hands
 from mmdiff.data.synthetic.observe import observation_files, observe, write_observations
 from mmdiff.data.synthetic.programme import Ctx, sample_style
 
@@ -54,14 +54,16 @@ def subject_rng(seed: int, subject: str, purpose: str, *extra: int) -> np.random
 # --- motion -------------------------------------------------------------------------------------
 def animate(offsets: np.ndarray, motion, fps: float = FPS) -> np.ndarray:
     """A programme's Motion -> world joints (F, 32, 3) metres: on the floor (z = 0) or its seat,
-    feet planted in stance (:func:`~mmdiff.data.synthetic.feet.plant_feet`)."""
+    hands resting on the floor rather than through it, feet planted in stance
+    (:mod:`~mmdiff.data.synthetic.contact`)."""
     F = len(motion.heading)
     local = local_rotations(motion.angles, F)                           # (F, 32, 3, 3)
     root = root_rotation(motion.heading, motion.pitch)                  # (F, 3, 3)
     root_pos = np.concatenate([motion.xy, np.zeros((F, 1))], 1)         # (F, 3)
     pos, _ = forward_kinematics(offsets, local, root, root_pos)
-    pos, seated = place_on_floor(pos, motion.seat)
-    return plant_feet(pos, offsets, seated, root[:, :, 0], fps)
+    pos, seated = place_on_floor(pos, motion.seat, motion.sitting)
+    forward = root[:, :, 0]                                             # (F, 3) body's +x
+    return plant_feet(rest_hands(pos, offsets, forward), offsets, seated, forward, fps)
 
 
 def area_centre(subject: str) -> np.ndarray:

@@ -59,7 +59,7 @@ def wander_path(ctx: Ctx, dwell=(2.0, 6.0), radius=1.0, speed=1.0):
         t += walk
     times, points = np.array(times), np.array(points)
     xy = np.stack([interpolate(times, points[:, k], ctx.t) for k in range(2)], 1)
-    facing = ctx.keys(4.0, -np.pi, np.pi)
+    facing = ctx.keys(6.0, -1.2, 1.2)                                  # turns now and then
     heading = smooth_heading(_heading_of(xy, ctx.fps, facing), ctx.fps, 0.3)
     speed_now = np.linalg.norm(np.gradient(xy, axis=0), axis=1) * ctx.fps
     return xy, heading, speed_now

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmdiff.data.synthetic.signals import gate, keyframes
+from mmdiff.data.synthetic.signals import gate, held, keyframes
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def sample_style(rng: np.random.Generator) -> Style:
     """A subject's movement style, drawn from ``rng``."""
     u = rng.uniform
     return Style(speed=u(0.85, 1.15), cadence=u(0.9, 1.1), arm_swing=u(0.6, 1.4), lean=u(0, 7),
-                 knee_bend=u(4, 14), stance=u(1, 6), gesture=u(0.7, 1.3), tempo=u(0.7, 1.4),
+                 knee_bend=u(1, 8), stance=u(1, 6), gesture=u(0.7, 1.3), tempo=u(0.7, 1.4),
                  head=u(0.6, 1.4), hand="r" if u() < 0.85 else "l")
 
 
@@ -51,7 +51,8 @@ class Motion:
     angles: {name: (F,) degrees}; xy: (F, 2) root position on the floor, metres, relative to the
     centre of the capture area; heading: (F,) radians (0 faces +x); pitch: (F,) radians, forward
     tilt of the whole body (lying back is negative); seat: (F,) height in metres of what the pelvis
-    sits on (0: the floor), NaN while not sitting.
+    sits on (0: the floor; NaN: nothing); sitting: (F,) in [0, 1], how far the pelvis has come
+    down onto the seat (0 standing, 1 seated; in between it is sitting down or getting up).
     """
 
     angles: dict
@@ -59,6 +60,7 @@ class Motion:
     heading: np.ndarray
     pitch: np.ndarray
     seat: np.ndarray
+    sitting: np.ndarray
 
 
 class Ctx:
@@ -70,6 +72,9 @@ class Ctx:
 
     def keys(self, period, lo, hi):
         return keyframes(self.rng, self.F, self.fps, period, lo, hi)
+
+    def held(self, period, lo, hi, ramp=0.8):
+        return held(self.rng, self.F, self.fps, period, lo, hi, ramp)
 
     def gate(self, on, off, ramp=0.7, start_on=None):
         return gate(self.rng, self.F, self.fps, on, off, ramp, start_on)

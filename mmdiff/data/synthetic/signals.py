@@ -29,6 +29,18 @@ def keyframes(rng, num_frames, fps, period, lo, hi) -> np.ndarray:
     return interpolate(times, values, np.arange(num_frames) / fps)
 
 
+def held(rng, num_frames, fps, period, lo, hi, ramp=0.8) -> np.ndarray:
+    """A random value in [lo, hi] held for about ``period`` s (0.6..1.4 x), then changed over
+    ``ramp`` s: how people shift a leg or a seat and then keep still. Returns (F,)."""
+    duration = num_frames / fps
+    times, values, t = [-1.0], [rng.uniform(lo, hi)], -rng.uniform(0, period)
+    while t < duration + 1:
+        t += period * rng.uniform(0.6, 1.4)
+        times += [t, t + ramp]
+        values += [values[-1], rng.uniform(lo, hi)]
+    return interpolate(np.array(times), np.array(values), np.arange(num_frames) / fps)
+
+
 def gate(rng, num_frames, fps, on, off, ramp=0.7, start_on=None) -> np.ndarray:
     """A smooth on/off weight (F,) in [0, 1]: on for U(*on) s, off for U(*off) s, alternating,
     with ``ramp``-second smooth transitions. ``start_on`` None picks the first state at random."""

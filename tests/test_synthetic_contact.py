@@ -1,10 +1,10 @@
-"""Feet on the floor: stance feet stay put, moving feet are lifted, legs keep their lengths."""
+"""Contact with the floor: stance feet stay put, moving feet are lifted, hands rest on it."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mmdiff.data.synthetic import body, feet
+from mmdiff.data.synthetic import body, contact
 from mmdiff.data.synthetic.generate import make_sequence
 from mmdiff.data.synthetic.stats import stance_drift
 from mmdiff.skeleton import PARENTS_32
@@ -31,12 +31,14 @@ def test_plant_feet_pins_a_sliding_foot_and_keeps_bone_lengths():
     pos, _ = body.forward_kinematics(offsets, body.local_rotations(angles, F),
                                      body.root_rotation(np.zeros(F)), root)
     pos, seated = body.place_on_floor(pos)
-    out = feet.plant_feet(pos, offsets, seated, np.tile([1.0, 0, 0], (F, 1)), 12.5)
+    out = contact.plant_feet(pos, offsets, seated, np.tile([1.0, 0, 0], (F, 1)), 12.5)
     assert stance_drift(pos).max() > 0.5                                # the input slides
     assert stance_drift(out).max() <= 0.02                              # the output steps
     moved = np.linalg.norm(out[-1, [3, 8], :2] - out[0, [3, 8], :2], axis=-1)
     assert np.all(moved > 0.6)                                          # and keeps up
     bones = np.linalg.norm(out[:, 1:] - out[:, PARENTS_32[1:]], axis=-1)
     assert np.allclose(bones, np.linalg.norm(offsets[1:], axis=-1), atol=1e-9)
-    assert np.array_equal(out[:, 11:], pos[:, 11:])                     # upper body untouched
+    drop = pos[:, 0, 2] - out[:, 0, 2]                                  # the pelvis may come down
+    assert np.all(drop >= -1e-12) and np.all(drop <= contact.PELVIS_DROP + 1e-12)
+    assert np.allclose(out[:, 11:], pos[:, 11:] - np.c_[np.zeros((F, 2)), drop][:, None])
     assert out[..., 2].min() >= -1e-9
