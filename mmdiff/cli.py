@@ -3,6 +3,7 @@
     mmdiff data synth [--out DIR] [--seed N]          generate the embedded dataset
     mmdiff data gmm --detections F --positions F --out F [--evidence F]
     mmdiff data observe --positions data_3d_h36m_<name>.npz --out DIR [--seed N] [--fps R]
+    mmdiff data stats --positions F [--reference F]   motion statistics, or a comparison
     mmdiff train-lifter --config demo --doc demo_lifter [--resume] [--set k=v ...]
     mmdiff train --config demo --doc demo [--resume] [--set k=v ...]
     mmdiff eval --config demo --doc demo              per-action table (P1, P2 mm) + CSV
@@ -43,6 +44,23 @@ def _cmd_data_observe(args):
                          cameras_of=args.cameras_of)
     for p in paths.values():
         print(p)
+
+
+def _cmd_data_stats(args):
+    from mmdiff.data.h36m import load_positions_3d
+    from mmdiff.data.synthetic.stats import compare_statistics, motion_statistics
+    ours = motion_statistics(load_positions_3d(args.positions), fps=args.fps)
+    if args.reference is None:
+        for key, value in ours.items():
+            print(f"{key}: {value}")
+        return
+    rows = compare_statistics(ours, motion_statistics(load_positions_3d(args.reference),
+                                                      fps=args.fps))
+    print(f"| statistic | {Path(args.reference).name} | {Path(args.positions).name} | "
+          "difference | within 10 % |\n|---|---|---|---|---|")
+    for name, ref, val, rel, ok in rows:
+        print(f"| {name} | {ref:.3g} | {val:.3g} | {rel * 100:+.1f} % | {'yes' if ok else 'no'} |")
+    print(f"{sum(r[-1] for r in rows)} of {len(rows)} within 10 %")
 
 
 def _config(args):
@@ -228,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     obs.add_argument("--cameras-of", default=None, metavar="SUBJECT",
                      help="use this Human3.6M subject's cameras for every subject")
     obs.set_defaults(func=_cmd_data_observe)
+    stats = data_sub.add_parser("stats", help="motion statistics of a 3D file (or a comparison)")
+    stats.add_argument("--positions", required=True, help="data_3d_h36m-format 3D file")
+    stats.add_argument("--reference", default=None, help="a 3D file to compare with")
+    stats.add_argument("--fps", type=float, default=50.0,
+                       help="frame rate of both files (Human3.6M 50; the embedded data 12.5)")
+    stats.set_defaults(func=_cmd_data_stats)
 
     p = sub.add_parser("train-lifter", help="train the GraFormer lifter (MPJPE loss)")
     _common(p)

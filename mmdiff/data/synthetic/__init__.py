@@ -24,9 +24,11 @@ from mmdiff.data.synthetic.generate import (FILES, FRAMES_PER_TAKE, MARGIN_PX, S
                                             animate_in_view, area_centre, make_observations,
                                             make_positions_3d, make_sequence, subject_rng,
                                             write_dataset, write_sample)
-from mmdiff.data.synthetic.stats import canonical_17, motion_statistics
+from mmdiff.data.synthetic.stats import (canonical_17, compare_statistics, motion_statistics,
+                                         stance_drift)
 
 __all__ = ["FILES", "FRAMES_PER_TAKE", "MARGIN_PX", "SAMPLE_ACTIONS", "SAMPLE_FRAMES",
            "SAMPLE_SUBJECTS", "SUBJECTS", "animate", "animate_in_view", "area_centre",
            "make_observations", "make_positions_3d", "make_sequence", "subject_rng",
-           "write_dataset", "write_sample", "canonical_17", "motion_statistics"]
+           "write_dataset", "write_sample", "canonical_17", "compare_statistics",
+           "motion_statistics", "stance_drift"]

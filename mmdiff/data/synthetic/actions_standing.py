@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmdiff.data.synthetic.behaviours import gesturing, motion, wandering
+from mmdiff.data.synthetic.behaviours import gesturing, leaning, motion, wandering
 from mmdiff.data.synthetic.postures import add, arm_excursions, arm_pose, blend, other
 from mmdiff.data.synthetic.signals import smoothstep
 from mmdiff.data.synthetic.whole_body import bending, kneel_one, lunge, squat
@@ -19,7 +19,8 @@ def directions(ctx, take):
     a = blend(a, point, w)
     a = add(a, {"neck_twist": (1 if hand == "l" else -1) * 0.3 * point[f"{hand}_sh_abd"] * w})
     a = gesturing(ctx, a, other(hand), on=(1, 3), off=(3, 8))
-    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 3.0), off=(3.0, 7.0)), xy, h)
+    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 3.0), off=(3.0, 7.0)), xy, h,
+                  lean=leaning(ctx))
 
 
 def discussion(ctx, take):
@@ -30,7 +31,8 @@ def discussion(ctx, take):
     hold = "crossed" if take == 2 else ("pocket", "hips", "behind")[ctx.rng.integers(3)]
     for side in ("l", "r"):
         a = blend(a, arm_pose(side, hold, ctx, 8), ctx.gate((3, 8), (4, 10)))
-    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 2.5), off=(2.0, 6.0)), xy, h)
+    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 2.5), off=(2.0, 6.0)), xy, h,
+                  lean=leaning(ctx))
 
 
 def greeting(ctx, take):
@@ -44,10 +46,9 @@ def greeting(ctx, take):
     hug = ctx.gate((1.5, 3.0), (5.0, 12.0), ramp=0.8) * (1 - wave)
     for side in ("l", "r"):
         a = blend(a, arm_pose(side, "hug", ctx, jitter=10), hug)
-    bow = ctx.gate((1.0, 2.0), (4.0, 10.0), ramp=0.8)
-    a = add(a, {"lumbar_flex": 35 * bow, "neck_flex": 15 * bow})
     a = gesturing(ctx, a, other(hand), on=(1, 3), off=(3, 7))
-    return motion(ctx, arm_excursions(ctx, a, on=(0.8, 2.0), off=(3.0, 8.0)), xy, h)
+    bow = leaning(ctx, bends=((1.0, 2.0), (4.0, 10.0)), depth=(20.0, 45.0))
+    return motion(ctx, arm_excursions(ctx, a, on=(0.8, 2.0), off=(3.0, 8.0)), xy, h, lean=bow)
 
 
 def photo(ctx, take):
@@ -55,11 +56,12 @@ def photo(ctx, take):
     w = ctx.gate((2.0, 5.0), (1.5, 4.0))
     for side in ("l", "r"):
         a = blend(a, arm_pose(side, "camera", ctx, jitter=8), w)
-    low = ctx.gate((2.0, 5.0), (3.0, 8.0), ramp=1.0) * ctx.keys(3.0, 0.6, 1.0)
+    low = ctx.gate((1.5, 3.5), (6.0, 14.0), ramp=1.0) * ctx.keys(3.0, 0.5, 1.0)
     side = "r" if ctx.rng.uniform() < 0.5 else "l"
     a = add(a, kneel_one(ctx, side, low) if take == 2 else squat(ctx, low))
     a = arm_excursions(ctx, a, on=(1.0, 2.0), off=(4.0, 9.0))
-    return motion(ctx, add(a, {"neck_flex": -5 * w}), xy, h)
+    lean = leaning(ctx, sway=(-12.0, 5.0), bends=((1.5, 4.0), (2.0, 5.0)), depth=(15.0, 45.0))
+    return motion(ctx, add(a, {"neck_flex": -5 * w}), xy, h, lean=lean * (1 - low))
 
 
 def _posing_pose(ctx, s):
@@ -94,13 +96,14 @@ def posing(ctx, take):
         a = blend(a, pose, w)
     step = ctx.gate((2.0, 4.0), (5.0, 10.0), ramp=0.8) * ctx.keys(3.0, 0.4, 1.0)
     a = add(a, lunge(ctx, ctx.style.hand if take == 1 else other(ctx.style.hand), step))
-    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 2.5), off=(3.0, 7.0)), xy, h)
+    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 2.5), off=(3.0, 7.0)), xy, h,
+                  lean=leaning(ctx, sway=(-12.0, 6.0), depth=(10.0, 40.0)))
 
 
 def purchases(ctx, take):
     a, xy, h = wandering(ctx, dwell=(3.0, 7.0), radius=0.7, speed=0.9)
-    depth = ctx.gate((1.0, 2.5), (4.0, 10.0)) * ctx.keys(2.0, 0.4, 1.0)
-    low = ctx.gate((1.0, 2.5), (10.0, 25.0), ramp=1.0) * (1 - depth)   # squat to a low shelf
+    depth = ctx.gate((1.0, 3.0), (3.0, 8.0)) * ctx.keys(2.0, 0.5, 1.2)
+    low = ctx.gate((1.0, 2.5), (15.0, 30.0), ramp=1.0) * (1 - depth)   # squat to a low shelf
     a = add(add(a, bending(ctx, depth)), squat(ctx, 0.9 * low))
     hand = ctx.style.hand
     a = blend(a, arm_pose(hand, "reach_down", ctx, jitter=15), np.maximum(depth, low))
@@ -110,7 +113,8 @@ def purchases(ctx, take):
     reach = arm_pose(hand, "reach_fwd", ctx, jitter=20)
     reach[f"{hand}_sh_flex"] = reach[f"{hand}_sh_flex"] + ctx.keys(2.0, -20, 60)
     a = blend(a, reach, shelf)
-    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 2.0), off=(4.0, 9.0)), xy, h)
+    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 2.0), off=(4.0, 9.0)), xy, h,
+                  lean=leaning(ctx, sway=(-8.0, 8.0), bends=((1.0, 2.5), (3.0, 8.0))) + 50 * depth)
 
 
 def waiting(ctx, take):
@@ -127,4 +131,6 @@ def waiting(ctx, take):
     down = ctx.gate((1.5, 3.0), (12.0, 30.0), ramp=1.2) * ctx.keys(3.0, 0.6, 1.0)
     a = add(a, squat(ctx, down))                                        # crouches for a while
     a = blend(a, {**arm_pose("l", "knee"), **arm_pose("r", "knee")}, 0.7 * down)
-    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 2.5), off=(3.0, 8.0)), xy, h)
+    lean = leaning(ctx, sway=(-12.0, 5.0), bends=((1.0, 3.0), (4.0, 9.0)), depth=(15.0, 45.0))
+    return motion(ctx, arm_excursions(ctx, a, on=(1.0, 2.5), off=(3.0, 8.0)), xy, h,
+                  lean=lean * (1 - down))

@@ -10,7 +10,7 @@ from mmdiff.data.synthetic.postures import add, arm_pose, blend, gait, stance
 from mmdiff.data.synthetic.whole_body import bending, squat
 
 
-def _carrying(ctx, a, hold=(2.0, 5.0), off=(6.0, 14.0)):
+def _carrying(ctx, a, hold=(2.0, 5.0), off=(8.0, 20.0)):
     """Now and then the arms do something else while walking: hands in pockets, a phone held
     or at the ear, arms crossed or behind the back."""
     kind = ("pocket", "hold", "ear", "crossed", "behind")[ctx.rng.integers(5)]
@@ -21,22 +21,31 @@ def _carrying(ctx, a, hold=(2.0, 5.0), off=(6.0, 14.0)):
     return a
 
 
+def _arms_down(ctx, a):
+    """Arms hanging, nearly straight, while walking (the gait's swing stays on top)."""
+    for side in ("l", "r"):
+        pose = arm_pose(side, "swing", ctx, jitter=8)
+        base = arm_pose(side, "relaxed")
+        a = add(a, {k: pose[k] - base[k] for k in pose})
+    return a
+
+
 def walking(ctx, take):
     speed = ctx.style.speed * (0.8 + ctx.keys(3.0, -0.15, 0.1))
     xy, h = loop_path(ctx, speed)
-    a = add(stance(ctx), gait(ctx, speed))
-    return motion(ctx, _carrying(ctx, a), xy, h)
+    a = _arms_down(ctx, add(stance(ctx), gait(ctx, speed)))
+    return motion(ctx, _carrying(ctx, a), xy, h, lean=ctx.keys(3.0, -8, 12))
 
 
 def walk_together(ctx, take):
     speed = ctx.style.speed * (0.68 + ctx.keys(3.0, -0.12, 0.08))
     xy, h = loop_path(ctx, speed)
     partner = 1.0 if take == 1 else -1.0                                # partner on the left/right
-    a = add(stance(ctx), gait(ctx, speed, swing=0.6))
+    a = _arms_down(ctx, add(stance(ctx), gait(ctx, speed, swing=0.6)))
     a = add(a, {"neck_twist": partner * ctx.keys(2.0, 10, 40), "chest_twist": partner * 8.0,
                 "head_twist": partner * ctx.keys(2.0, 0, 15)})
     a = gesturing(ctx, a, "l" if partner > 0 else "r", on=(1, 3), off=(4, 9))
-    return motion(ctx, _carrying(ctx, a), xy, h)
+    return motion(ctx, _carrying(ctx, a), xy, h, lean=ctx.keys(3.0, -8, 12))
 
 
 def walk_dog(ctx, take):
@@ -58,4 +67,5 @@ def walk_dog(ctx, take):
         a = add(a, bending(ctx, down))
     a = blend(a, arm_pose("l" if hand == "r" else "r", "reach_down", ctx, jitter=15), down)
     h = h + np.radians(ctx.keys(1.5, -25, 25)) * (1 - stop)            # looks / veers around
-    return motion(ctx, a, xy, h)
+    lean = ctx.keys(3.0, -6, 10) + (50 * down if take == 2 else 20 * down)
+    return motion(ctx, a, xy, h, lean=lean)

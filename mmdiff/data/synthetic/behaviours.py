@@ -15,15 +15,30 @@ from mmdiff.data.synthetic.signals import interpolate
 from mmdiff.data.synthetic.whole_body import seated
 
 
-def motion(ctx: Ctx, angles, xy, heading, seat=None, pitch=None, sitting=None) -> Motion:
-    """A Motion with defaults: no pelvis pitch, no seat; seated wherever there is a seat."""
+def motion(ctx: Ctx, angles, xy, heading, seat=None, pitch=None, sitting=None,
+           lean=None) -> Motion:
+    """A Motion with defaults: no pelvis pitch, no seat; seated wherever there is a seat.
+
+    lean: optional (F,) degrees: the body bends forward at the hips by that much (the pelvis and
+    trunk pitch forward, the hips flex as much, so the legs stay where they were)."""
     seat = np.full(ctx.F, np.nan) if seat is None else np.broadcast_to(seat, (ctx.F,))
     if sitting is None:
         sitting = np.isfinite(seat).astype(float)
-    return Motion(angles, xy, heading, ctx.zeros() if pitch is None else pitch, seat, sitting)
+    pitch = ctx.zeros() if pitch is None else pitch
+    if lean is not None:
+        angles = add(angles, {"l_hip_flex": lean, "r_hip_flex": lean})
+        pitch = pitch + np.radians(lean)
+    return Motion(angles, xy, heading, pitch, seat, sitting)
 
 
-def wandering(ctx: Ctx, dwell=(2.0, 6.0), radius=1.0, speed=1.0, swing=1.0, sway=0.07):
+def leaning(ctx: Ctx, sway=(-10.0, 5.0), bends=((1.0, 3.0), (5.0, 12.0)), depth=(10.0, 35.0)):
+    """Forward lean at the hips (F,) degrees for :func:`motion`: a slow sway in ``sway`` plus now
+    and then a bend of ``depth`` degrees (on for bends[0] s, off for bends[1] s): leaning in to
+    talk, looking down, reaching."""
+    return ctx.keys(4.0, *sway) + ctx.gate(*bends, ramp=0.8) * ctx.keys(3.0, *depth)
+
+
+def wandering(ctx: Ctx, dwell=(2.0, 6.0), radius=1.0, speed=1.0, swing=1.0, sway=0.11):
     """Stance plus walking between spots, the pelvis swaying over the feet ``sway`` m while
     standing: (angles, xy (F, 2), heading (F,))."""
     xy, heading, v = wander_path(ctx, dwell, radius, speed)
@@ -72,9 +87,12 @@ def seated_phases(ctx: Ctx, a: dict, xy, heading, fraction: float, seat_height=(
     """Sit on a chair part of the time; returns (angles, xy, seat height (F,), pelvis pitch (F,)
     radians, sitting weight (F,))."""
     w = sit_weight(ctx, fraction)
-    posture, tilt = seated(ctx, slouch)
+    height = ctx.rng.uniform(*seat_height)
+    posture, tilt = seated(ctx, slouch, height)
+    for side in ("l", "r"):                                             # hands on the thighs
+        posture = {**posture, **arm_pose(side, "thighs", ctx, jitter=15)}
     a, off = sit_down(ctx, a, w, posture)
-    seat = np.full(ctx.F, ctx.rng.uniform(*seat_height))
+    seat = np.full(ctx.F, height)
     return a, body_offset(xy, heading, off), seat, w * tilt, w
 
 

@@ -57,14 +57,14 @@ def _rest_offsets() -> np.ndarray:
     off[11] = (0, 0, 0.0001)                                            # Spine0 (0.1 mm)
     off[12] = (0, 0, 0.233383263)                                       # Spine
     off[13] = (0, 0, 0.257077681)                                       # Thorax
-    off[14] = (0, 0, 0.121134938)                                       # Neck/Nose
-    off[15] = (0, 0, 0.115002227)                                       # Head
+    off[14] = _unit(np.sin(np.radians(45)), 0, np.cos(np.radians(45))) * 0.121134938  # Nose,
+    off[15] = _unit(-np.sin(np.radians(20)), 0, np.cos(np.radians(20))) * 0.115002227  # Head
     arms = {"l": (16, 151.034226, 278.882773, 251.733451, 100.000188),
             "r": (24, 151.031437, 278.892924, 251.728680, 137.499922)}
     for side, (j, clav, upper, fore, thumb_len) in arms.items():
         off[j] = (0, 0, 0.257077681)                                    # clavicle = thorax
         off[j + 1] = _unit(0, _SIGN[side] * np.cos(np.radians(26)),
-                           -np.sin(np.radians(26))) * clav / 1000       # shoulder, 26 deg down
+                           -np.sin(np.radians(18))) * clav / 1000       # shoulder, 18 deg down
         off[j + 2] = (0, 0, -upper / 1000)                              # elbow
         off[j + 3] = (0, 0, -fore / 1000)                               # wrist
         off[j + 4] = (0, 0, 0)                                          # hand (= wrist)

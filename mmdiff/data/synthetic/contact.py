@@ -4,14 +4,15 @@ Joint-angle programmes move the feet with the legs, so a foot that should stand 
 little whenever the body moves over it. :func:`plant_feet` fixes that after forward kinematics
 and floor placement, the way motion-capture clean-up does:
 
-1. contact: a foot is in contact while its heel (the ankle joint) is within CONTACT_BAND of its
-   resting height and slower than CONTACT_SPEED, or, when seated, within REACH_DOWN of the floor
-   (the foot rests on it);
+1. contact: a foot is in contact while it moves slower than CONTACT_SPEED and its heel (the
+   ankle joint) is within CONTACT_BAND of its resting height, or, when seated, within REACH_DOWN
+   of the floor (the foot rests on it);
 2. planting: for a whole contact run the ankle stays where the run began (its height as the
    programme has it, within CONTACT_BAND; on the floor when seated), the foot flat with the
    heading it had then;
 3. steps: when the intended foot (the programme's) strays STEP_DRIFT away, turns STEP_TURN, or
-   the leg cannot reach the planted ankle even with the pelvis PELVIS_DROP lower, the foot steps:
+   the leg cannot reach the planted ankle even with the pelvis PELVIS_DROP lower (or would have
+   to fold past the knee's range to keep it), the foot steps:
    it lifts (STEP_LIFT) and moves to the intended place over STEP_S seconds, and is planted again
    there;
 4. swing: out of contact the foot follows the programme, the offset it had at lift-off fading
@@ -36,10 +37,10 @@ LEGS = {"r": (1, 2, 3, 4, 5), "l": (6, 7, 8, 9, 10)}
 ARMS = {"l": (17, 18, 19, (20, 21, 22, 23)), "r": (25, 26, 27, (28, 29, 30, 31))}
 CONTACT_BAND = 0.03      # m: heel this close to its resting height ...
 CONTACT_SPEED = 0.8      # m/s: ... and moving slower than this (horizontally) = in contact
-REACH_DOWN = 0.35        # m: seated, a foot this close above (or below) the floor rests on it
+REACH_DOWN = 0.15        # m: seated, a foot this close above (or below) the floor rests on it
 STEP_DRIFT = 0.18        # m: intended foot this far from the planted one -> a step
 STEP_TURN = np.radians(35)   # intended foot turned this much from the planted one -> a step
-STEP_S = 0.3             # s: duration of a step
+STEP_S = 0.25            # s: duration of a step
 STEP_LIFT = 0.07         # m: ankle lift at mid-step
 SWING_BLEND_S = 0.3      # s: a lifted foot rejoins the programme's path over this time
 SWING_CLEAR = 0.035      # m: a foot out of contact keeps its heel at least this much higher
@@ -66,11 +67,12 @@ def _within(xy, z, hip, reach):
     return xy if dist <= room else hip[:2] + flat * (room / max(dist, 1e-12))
 
 
-def _targets(pos, ankle, toe, contact, seated, reach, place, fps):
+def _targets(pos, ankle, toe, contact, seated, reach, place, fps, closest=0.0):
     """Per frame ankle target (F, 3), the planted mask (F,) and planted foot yaw (F,) of one
     leg, by the contact / plant / step / swing rules of the module docstring. reach: how far a
     planted ankle may be from the hip before the foot steps (m); place: (F,) how far from the
-    hip a foot touching down is put (seated feet closer, so the knee stays bent)."""
+    hip a foot touching down is put (seated feet closer, so the knee stays bent); closest: how
+    near the hip a planted ankle may come before the foot steps (the knee's full bend)."""
     F = len(pos)
     floor = CLEARANCE[ankle]
     want = pos[:, ankle]                                                # (F, 3) intended
@@ -100,7 +102,10 @@ def _targets(pos, ankle, toe, contact, seated, reach, place, fps):
             z = floor if seated[t] else min(max(want[t, 2], floor), floor + CONTACT_BAND)
             far = np.linalg.norm(want[t, :2] - pin) > STEP_DRIFT
             turned = abs(_wrap(yaw[t] - pin_yaw)) > STEP_TURN
-            unreachable = np.linalg.norm(np.r_[pin, z + PELVIS_DROP] - hip[t]) > reach
+            gap = np.linalg.norm(np.r_[pin, z] - hip[t])
+            drop = 0.0 if seated[t] else PELVIS_DROP                    # a seated pelvis stays
+            unreachable = np.linalg.norm(np.r_[pin, z + drop] - hip[t]) > reach or \
+                gap < closest
             out[t, :2], out[t, 2], out_yaw[t] = pin, z, pin_yaw
             if far or turned or unreachable:
                 land = want[min(F - 1, t + n_step), :2]
@@ -196,17 +201,18 @@ def plant_feet(positions: np.ndarray, offsets: np.ndarray, seated: np.ndarray, f
         l1, l2 = np.linalg.norm(offsets[knee]), np.linalg.norm(offsets[ankle])
         height = positions[:, ankle, 2] - CLEARANCE[ankle]              # (F,) heel above rest
         speed = np.linalg.norm(np.gradient(positions[:, ankle, :2], axis=0), axis=-1) * fps
-        contact = ((height < CONTACT_BAND) & (speed < CONTACT_SPEED)) | \
-            (seated & (height < REACH_DOWN))
+        contact = (speed < CONTACT_SPEED) & ((height < CONTACT_BAND) |
+                                             (seated & (height < REACH_DOWN)))
         straight = (l1 + l2) * (1 - 1e-6)
         bent = np.sqrt(l1 ** 2 + l2 ** 2 + 2 * l1 * l2 * np.cos(SEATED_KNEE))
         place = np.where(seated, bent, straight)                        # (F,) metres
+        folded = np.sqrt(l1 ** 2 + l2 ** 2 - 2 * l1 * l2 * np.cos(np.pi - MAX_KNEE))
         target, planted, yaw = _targets(positions, ankle, toe, contact, seated, straight, place,
-                                        fps)
+                                        fps, closest=1.01 * folded)
         legs.append((target, planted, yaw, l1, l2, straight))
     drop = np.max([_drop_needed(positions[:, j[0]], leg[0], leg[5], leg[1])
                    for j, leg in zip(LEGS.values(), legs)], axis=0)     # (F,)
-    drop = np.minimum(_smooth_cover(drop), PELVIS_DROP)
+    drop = np.where(seated, 0.0, np.minimum(_smooth_cover(drop), PELVIS_DROP))
     out[..., 2] -= drop[:, None]                                        # the whole body comes down
     for (hip, knee, ankle, toe, tip), (target, planted, yaw, l1, l2, _) in zip(LEGS.values(), legs):
         flat_toe = _rotate_z(np.broadcast_to(offsets[toe], (len(out), 3)), yaw)   # (F, 3)

@@ -66,13 +66,18 @@ def animate(offsets: np.ndarray, motion, fps: float = FPS) -> np.ndarray:
     return plant_feet(rest_hands(pos, offsets, forward), offsets, seated, forward, fps)
 
 
+#: Height (m) at which the cameras aim: a standing subject's pelvis.
+AIM_HEIGHT = 0.9
+
+
 def area_centre(subject: str) -> np.ndarray:
-    """Centre of the capture area (2,) metres: the mean of the floor points (z = 0) that the
-    subject's four cameras' optical axes hit."""
+    """Centre of the capture area (2,) metres: the mean of the points where the subject's four
+    cameras' optical axes cross the horizontal plane at AIM_HEIGHT (the cameras aim at the
+    body's middle, not at the floor)."""
     hits = []
     for cam in cameras_for(subject):
         direction = camera_to_world(np.array([0.0, 0.0, 1.0]), cam) - cam.translation   # (3,)
-        t = -cam.translation[2] / direction[2]
+        t = (AIM_HEIGHT - cam.translation[2]) / direction[2]
         hits.append(cam.translation[:2] + t * direction[:2])
     return np.mean(hits, axis=0)
 

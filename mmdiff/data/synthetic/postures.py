@@ -14,13 +14,13 @@ from mmdiff.data.synthetic.programme import Ctx
 SIDES = ("l", "r")
 
 _ARM_POSES = {     # (sh_flex, sh_abd, sh_rot, elbow) degrees, see body.LIMITS
-    "relaxed": (8, 8, 15, 25), "front": (20, -5, 45, 85), "face": (40, -20, 40, 140),
+    "relaxed": (8, 32, 10, 35), "front": (15, 20, 30, 80), "face": (40, -20, 40, 140),
     "chin": (20, -10, 50, 150), "ear": (70, 40, -20, 150), "camera": (60, -10, 20, 120),
     "hips": (-40, 30, 20, 100), "behind": (-40, -30, -40, 50), "crossed": (10, -20, 60, 110),
-    "wave": (110, 60, -60, 80), "lap": (40, 0, 90, 10), "gesture": (30, 10, 25, 85),
+    "wave": (110, 60, -60, 80), "lap": (40, 0, 90, 10), "gesture": (30, 25, 20, 85),
     "point": (85, 25, 0, 10), "reach_down": (75, 5, 10, 15), "reach_fwd": (80, 10, 5, 20),
     "leash": (35, 10, 10, 45), "raised": (150, 25, 0, 10), "support": (-40, 15, 0, 25),
-    "knee": (35, 5, 15, 40), "pocket": (-8, 8, 35, 65), "head": (140, 70, -50, 145),
+    "knee": (35, 5, 15, 40), "thighs": (5, 15, 35, 65), "swing": (0, 24, 10, 18), "pocket": (-8, 8, 35, 65), "head": (140, 70, -50, 145),
     "elbows_on_knees": (55, -5, 30, 115), "hold": (15, 5, 40, 95), "hug": (75, 30, 60, 70),
 }
 
@@ -84,20 +84,21 @@ def stance(ctx: Ctx) -> dict:
     """Idle standing: weight shifts, breathing, looking around, relaxed arms. Returns angles."""
     st, tempo = ctx.style, ctx.style.tempo
     shift = ctx.keys(3.0 / tempo, -1, 1)                                # -1 right .. +1 left
-    a = {"lumbar_flex": st.lean + ctx.keys(4.0 / tempo, -5, 12),
-         "chest_flex": 3 + 2 * np.sin(2 * np.pi * 0.25 * ctx.t + ctx.rng.uniform(0, 6.3)),
-         "lumbar_side": -3 * shift + ctx.keys(3.0 / tempo, -4, 4),
+    a = {"lumbar_flex": st.lean + ctx.keys(4.0 / tempo, -6, 6),
+         "chest_flex": 12 + 2 * np.sin(2 * np.pi * 0.25 * ctx.t + ctx.rng.uniform(0, 6.3)),
+         "lumbar_side": -3 * shift + ctx.keys(3.0 / tempo, -8, 8),
+         "chest_side": ctx.keys(3.0 / tempo, -6, 6),
          "lumbar_twist": ctx.keys(3.0 / tempo, -10, 10), "chest_twist": ctx.keys(3.0 / tempo, -15, 15),
-         "neck_flex": 10 + ctx.keys(2.5 / tempo, -8, 15) * st.head,
-         "neck_twist": ctx.keys(2.0 / tempo, -30, 30) * st.head,
-         "head_twist": ctx.keys(2.0 / tempo, -15, 15) * st.head,
+         "neck_flex": ctx.keys(1.8 / tempo, -16, 8) * st.head,
+         "neck_twist": ctx.keys(1.6 / tempo, -35, 35) * st.head,
+         "head_twist": ctx.keys(1.6 / tempo, -15, 15) * st.head,
          "head_side": ctx.keys(3.0 / tempo, -6, 6), "neck_side": ctx.keys(3.0 / tempo, -5, 5)}
     for s, sign in (("l", 1.0), ("r", -1.0)):
         load = np.clip(sign * shift, 0, 1)                              # weight on this leg
-        a[f"{s}_hip_abd"] = st.stance + 4 * (1 - load) - 2 * load
+        a[f"{s}_hip_abd"] = st.stance + 2 * (1 - load) - 1 * load
         a[f"{s}_knee"] = st.knee_bend + 26 * (1 - load) * np.clip(np.abs(shift), 0, 1) ** 2
-        a[f"{s}_hip_flex"] = 0.5 * a[f"{s}_knee"] - st.lean * 0.3
-        a[f"{s}_ankle"] = 0.45 * a[f"{s}_knee"]
+        a[f"{s}_hip_flex"] = 0.2 * a[f"{s}_knee"] - 1
+        a[f"{s}_ankle"] = a[f"{s}_knee"] - a[f"{s}_hip_flex"]           # the foot flat
         a[f"{s}_hip_rot"] = ctx.keys(4.0, -8, 12)
         a = add(a, arm_pose(s, "relaxed", ctx, jitter=12))
         a[f"{s}_clav_elev"] = ctx.keys(4.0, -2, 5)

@@ -19,8 +19,8 @@ class Style:
     """How one subject moves (drawn once per subject by :func:`sample_style`).
 
     speed: walking speed factor; cadence: step-rate factor; arm_swing: arm-swing factor;
-    lean: forward trunk lean (deg); knee_bend: standing knee flexion (deg); stance: stance width
-    (hip abduction, deg); gesture: size of arm gestures; tempo: speed of idle motions;
+    lean: lower back's lean (deg, negative = arched back, as real subjects stand); knee_bend:
+    standing knee flexion (deg); stance: stance width (hip abduction, deg); gesture: size of arm gestures; tempo: speed of idle motions;
     head: size of head movements; hand: dominant hand, "r" or "l".
     """
 
@@ -39,8 +39,8 @@ class Style:
 def sample_style(rng: np.random.Generator) -> Style:
     """A subject's movement style, drawn from ``rng``."""
     u = rng.uniform
-    return Style(speed=u(0.85, 1.15), cadence=u(0.9, 1.1), arm_swing=u(0.6, 1.4), lean=u(0, 7),
-                 knee_bend=u(1, 8), stance=u(1, 6), gesture=u(0.7, 1.3), tempo=u(0.7, 1.4),
+    return Style(speed=u(0.85, 1.15), cadence=u(0.9, 1.1), arm_swing=u(0.6, 1.4), lean=u(-13, -6),
+                 knee_bend=u(3, 12), stance=u(-5, 0), gesture=u(0.7, 1.3), tempo=u(0.7, 1.4),
                  head=u(0.6, 1.4), hand="r" if u() < 0.85 else "l")
 
 

@@ -53,43 +53,92 @@ def _percentiles(x):
     return tuple(float(v) for v in np.percentile(x, (5, 50, 95)))
 
 
+def _sequences(positions_3d: dict):
+    """[(base action, (F, 32, 3) float64 metres)] of a {subject: {action: array}} table."""
+    return [(action_base(a), np.asarray(arr, dtype=np.float64))
+            for acts in positions_3d.values() for a, arr in acts.items()]
+
+
+def _speed_stats(seqs, fps) -> dict:
+    speed = np.concatenate([np.linalg.norm(np.diff(x, axis=0), axis=-1) * fps for _, x in seqs])
+    out = {}
+    for name, joints in {"root": [0], "head": [15], "wrists": [19, 27], "ankles": [3, 8]}.items():
+        v = speed[:, joints].ravel()
+        out[f"speed_{name}_mean_p95"] = (float(v.mean()), float(np.percentile(v, 95)))
+    out["wrist_speed_l_over_r"] = float(speed[:, 19].mean() / speed[:, 27].mean())
+    return out
+
+
+def _angle_stats(pos) -> dict:
+    knees = [_flexion(pos, 1, 2, 3), _flexion(pos, 6, 7, 8)]
+    elbows = [_flexion(pos, 25, 26, 27), _flexion(pos, 17, 18, 19)]
+    return {"knee_flex_p5_p50_p95": _percentiles(np.concatenate(knees)),
+            "elbow_flex_p5_p50_p95": _percentiles(np.concatenate(elbows)),
+            "knee_lr_absdiff": float(np.abs(knees[0] - knees[1]).mean()),
+            "elbow_lr_absdiff": float(np.abs(elbows[0] - elbows[1]).mean())}
+
+
+def _variety_stats(pos) -> dict:
+    canon = canonical_17(pos).reshape(len(pos), -1)                    # (N, 51)
+    centred = canon - canon.mean(0)
+    eig = np.linalg.eigvalsh(np.cov(centred.T))[::-1]
+    return {"pose_spread_mm": float(np.linalg.norm(centred.reshape(-1, 17, 3), axis=-1).mean()
+                                    * 1000),
+            "pca_components_90": int(np.searchsorted(np.cumsum(eig) / eig.sum(), 0.9) + 1)}
+
+
+def _action_stats(seqs, fps) -> dict:
+    groups: dict = {}
+    for a, x in seqs:
+        groups.setdefault(a, []).append(x)
+    out = {}
+    for a, xs in sorted(groups.items()):
+        h = np.concatenate([x[:, 0, 2] for x in xs])
+        v = np.concatenate([np.linalg.norm(np.diff(x[:, 0, :2], axis=0), axis=-1) * fps
+                            for x in xs])
+        out[f"root_height[{a}]"] = (float(h.mean()),) + _percentiles(h)
+        out[f"root_height_lowest[{a}]"] = float(min(x[:, 0, 2].min() for x in xs))
+        out[f"root_speed[{a}]"] = float(v.mean())
+    return out
+
+
 def motion_statistics(positions_3d: dict, fps: float = FPS) -> dict:
     """Summary statistics of a 32-joint 3D dataset ({subject: {action: (F, 32, 3) metres}}).
 
-    Returns a flat dict: root height (m) mean and 5/50/95 percentiles; joint speeds (m/s) mean
-    and 95th percentile for the root, head, wrists and ankles; knee and elbow flexion (deg)
-    5/50/95 percentiles; left-right symmetry (mean |L - R| knee and elbow flexion, deg; ratio of
-    mean left to right wrist speed); pose variety of root-relative, heading-aligned 17-joint
-    poses (mean distance to the mean pose, mm; PCA components for 90 % of the variance); and
-    per base action the mean root height (m) and horizontal root speed (m/s).
+    Returns a flat dict: "frames"; root height (m) mean and 5/50/95 percentiles; joint speeds
+    (m/s) mean and 95th percentile for the root, head, wrists and ankles; knee and elbow flexion
+    (deg) 5/50/95 percentiles; left-right symmetry (mean |L - R| knee and elbow flexion, deg;
+    mean left over right wrist speed); pose variety of root-relative, heading-aligned 17-joint
+    poses (mean distance to the mean pose, mm; PCA components for 90 % of the variance); and per
+    base action "root_height[A]" (mean, p5, p50, p95 m), "root_height_lowest[A]" (the lowest
+    root of any sequence, m) and "root_speed[A]" (mean horizontal root speed, m/s).
     """
-    seqs = [np.asarray(a, dtype=np.float64) for acts in positions_3d.values() for a in acts.values()]
-    pos = np.concatenate(seqs)                                          # (N, 32, 3)
-    speed = np.concatenate([np.linalg.norm(np.diff(s, axis=0), axis=-1) * fps for s in seqs])
-    st = {"frames": len(pos), "root_height_mean": float(pos[:, 0, 2].mean())}
-    st["root_height_p5_p50_p95"] = _percentiles(pos[:, 0, 2])
-    for name, joints in {"root": [0], "head": [15], "wrists": [19, 27], "ankles": [3, 8]}.items():
-        v = speed[:, joints].ravel()
-        st[f"speed_{name}_mean_p95"] = (float(v.mean()), float(np.percentile(v, 95)))
-    knees = [_flexion(pos, 1, 2, 3), _flexion(pos, 6, 7, 8)]
-    elbows = [_flexion(pos, 25, 26, 27), _flexion(pos, 17, 18, 19)]
-    st["knee_flex_p5_p50_p95"] = _percentiles(np.concatenate(knees))
-    st["elbow_flex_p5_p50_p95"] = _percentiles(np.concatenate(elbows))
-    st["knee_lr_absdiff"] = float(np.abs(knees[0] - knees[1]).mean())
-    st["elbow_lr_absdiff"] = float(np.abs(elbows[0] - elbows[1]).mean())
-    st["wrist_speed_l_over_r"] = float(speed[:, 19].mean() / speed[:, 27].mean())
-    canon = canonical_17(pos).reshape(len(pos), -1)                    # (N, 51)
-    centred = canon - canon.mean(0)
-    st["pose_spread_mm"] = float(np.linalg.norm(centred.reshape(-1, 17, 3), axis=-1).mean() * 1000)
-    eig = np.linalg.eigvalsh(np.cov(centred.T))[::-1]
-    st["pca_components_90"] = int(np.searchsorted(np.cumsum(eig) / eig.sum(), 0.9) + 1)
-    per_action: dict = {}
-    for acts in positions_3d.values():
-        for a, arr in acts.items():
-            arr = np.asarray(arr, dtype=np.float64)
-            v = np.linalg.norm(np.diff(arr[:, 0, :2], axis=0), axis=-1) * fps
-            per_action.setdefault(action_base(a), []).append((arr[:, 0, 2], v))
-    for a, parts in sorted(per_action.items()):
-        st[f"root_height,speed[{a}]"] = (float(np.concatenate([h for h, _ in parts]).mean()),
-                                         float(np.concatenate([v for _, v in parts]).mean()))
+    seqs = _sequences(positions_3d)
+    pos = np.concatenate([x for _, x in seqs])                          # (N, 32, 3)
+    st = {"frames": len(pos), "root_height_mean": float(pos[:, 0, 2].mean()),
+          "root_height_p5_p50_p95": _percentiles(pos[:, 0, 2])}
+    for part in (_speed_stats(seqs, fps), _angle_stats(pos), _variety_stats(pos),
+                 _action_stats(seqs, fps)):
+        st.update(part)
     return st
+
+
+def compare_statistics(ours: dict, real: dict, tolerance: float = 0.10) -> list[tuple]:
+    """Rows (name, real, ours, relative difference, within tolerance) for the statistics the
+    embedded data is held to: pose spread, PCA components, mean and p95 speeds, knee and elbow
+    flexion (p50, p95), root height overall and per action. ours, real: from
+    :func:`motion_statistics`."""
+    rows = [("pose spread (mm)", real["pose_spread_mm"], ours["pose_spread_mm"]),
+            ("PCA components for 90 %", real["pca_components_90"], ours["pca_components_90"])]
+    for j in ("root", "head", "wrists", "ankles"):
+        for i, q in ((0, "mean"), (1, "p95")):
+            rows.append((f"{j} speed {q} (m/s)", real[f"speed_{j}_mean_p95"][i],
+                         ours[f"speed_{j}_mean_p95"][i]))
+    for j in ("knee", "elbow"):
+        for i, q in ((1, "p50"), (2, "p95")):
+            rows.append((f"{j} flexion {q} (deg)", real[f"{j}_flex_p5_p50_p95"][i],
+                         ours[f"{j}_flex_p5_p50_p95"][i]))
+    rows.append(("root height (m)", real["root_height_mean"], ours["root_height_mean"]))
+    for key in sorted(k for k in real if k.startswith("root_height[") and k in ours):
+        rows.append((f"root height {key[12:-1]} (m)", real[key][0], ours[key][0]))
+    return [(n, r, o, (o - r) / r, abs(o - r) <= tolerance * abs(r)) for n, r, o in rows]

@@ -15,34 +15,45 @@ from mmdiff.data.synthetic.postures import arm_pose, blend, other
 from mmdiff.data.synthetic.programme import Ctx
 
 
-def seated(ctx: Ctx, slouch: float = 0.0) -> tuple[dict, np.ndarray]:
+def seated(ctx: Ctx, slouch: float = 0.0, seat: float = 0.45) -> tuple[dict, np.ndarray]:
     """Sitting on a chair: legs shifting between tucked under, at right angles and stretched
     out, crossed now and then; the trunk upright, leaning forward (elbows on knees) or back.
 
-    slouch: 0..1, how far the subject slides forward and tilts the pelvis back at times.
-    Returns (angles, pelvis pitch (F,) radians)."""
-    lean = ctx.keys(3.0, -12, 40)                                       # trunk, deg forward
-    tilt = slouch * ctx.gate((3, 8), (2, 6), ramp=1.2) * ctx.keys(3.0, 10, 25)
-    a = {"lumbar_flex": lean + 0.6 * tilt, "chest_flex": ctx.keys(3.0, -5, 15),
-         "neck_flex": ctx.keys(2.5, 0, 30), "lumbar_twist": ctx.keys(3.0, -12, 12),
-         "lumbar_side": ctx.keys(4.0, -8, 8)}
+    slouch: 0..1, how far the subject slides forward and tilts the pelvis back at times;
+    seat: its height (m): on a high seat the thighs slope down. Returns (angles, pelvis pitch
+    (F,) radians)."""
+    lean = ctx.keys(3.0, -40, 42)                                       # trunk, deg forward
+    pelvis = 0.6 * lean                                                 # the pelvis rolls with it
+    tilt = slouch * (0.3 + 0.7 * ctx.gate((3, 8), (2, 6), ramp=1.2)) * ctx.keys(3.0, 10, 35)
+    thigh = float(np.clip(90 - 120 * (seat - 0.45), 65, 95))            # thigh slope, deg
+    a = {"lumbar_flex": lean - pelvis + 0.6 * tilt, "chest_flex": ctx.keys(3.0, -5, 10),
+         "neck_flex": ctx.keys(2.5, -10, 20), "lumbar_twist": ctx.keys(3.0, -15, 15),
+         "lumbar_side": ctx.keys(4.0, -14, 14), "chest_side": ctx.keys(3.0, -8, 8)}
     cross = ctx.gate((4, 10), (6, 14), ramp=1.0)                        # legs crossed now and then
+    up = ctx.gate((2, 5), (6, 16), ramp=1.0) * (1 - cross)              # a knee pulled up
+    out = ctx.gate((2, 6), (5, 12), ramp=1.0) * (1 - cross) * (1 - up)  # legs stretched out
     for s in ("l", "r"):
-        knee = ctx.held(5.0, 40, 115)                                   # stretched .. tucked
-        a.update({f"{s}_hip_flex": ctx.held(5.0, 80, 98) - tilt, f"{s}_knee": knee,
+        knee = ctx.held(5.0, 65, 115)                                   # stretched .. tucked
+        hip = thigh + ctx.held(5.0, -8, 8) + pelvis - tilt               # thighs keep their slope
+        a.update({f"{s}_hip_flex": hip, f"{s}_knee": knee,
                   f"{s}_ankle": np.clip(0.4 * (knee - 90), -30, 25),
-                  f"{s}_hip_abd": ctx.held(4.0, 0, 22), f"{s}_hip_rot": ctx.held(4.0, -10, 15)})
+                  f"{s}_hip_abd": ctx.held(4.0, 0, 14), f"{s}_hip_rot": ctx.held(4.0, -10, 15)})
     a["r_hip_abd"] = a["r_hip_abd"] - 20 * cross
     a["r_hip_flex"] = a["r_hip_flex"] + 15 * cross
     a["r_knee"] = a["r_knee"] + (70 - a["r_knee"]) * cross
-    return a, -np.radians(tilt)
+    a["l_hip_flex"] = a["l_hip_flex"] + 35 * up                         # foot up on the seat
+    a["l_knee"] = a["l_knee"] + (130 - a["l_knee"]) * up
+    for s in ("l", "r"):
+        a[f"{s}_hip_flex"] = a[f"{s}_hip_flex"] - 20 * out
+        a[f"{s}_knee"] = a[f"{s}_knee"] + (25 - a[f"{s}_knee"]) * out
+    return a, np.radians(pelvis - tilt)
 
 
 #: Floor postures: (thigh angle from hanging down, hip abd, hip rot, knee, ankle) per leg in
 #: degrees; the pelvis' tilt back is taken off the hip flexion so the thighs keep their angle.
 #: "kneel" sits on the heels; "one_up" has the left knee up and the right leg stretched.
 _FLOOR = {"stretched": (88, 12, 0, 10, 5), "knees_up": (130, 15, 5, 120, 10),
-          "cross_legged": (115, 42, -35, 135, -20), "kneel": (45, 8, 0, 140, -40),
+          "cross_legged": (115, 42, -35, 125, -20), "kneel": (45, 8, 0, 140, -40),
           "one_up": (130, 15, 5, 120, 10)}
 
 
@@ -53,7 +64,7 @@ _FLOOR_ODDS = {"stretched": 0.25, "knees_up": 0.25, "cross_legged": 0.25, "one_u
 
 def floor_sitting(ctx: Ctx, hold=(5.0, 12.0)) -> tuple[dict, np.ndarray]:
     """Sitting on the floor, moving between the postures of _FLOOR (each held a few seconds),
-    now and then leaning back on the hands or forward over the knees.
+    now and then leaning back on the hands, lying back, or leaning forward over the knees.
 
     Returns (angles, pelvis pitch (F,) radians, negative = back)."""
     F, t = ctx.F, ctx.t
@@ -84,15 +95,18 @@ def floor_sitting(ctx: Ctx, hold=(5.0, 12.0)) -> tuple[dict, np.ndarray]:
     kneel = np.asarray([picks[i] == "kneel" for i in range(len(picks))], float)
     upright = kneel[prev] + u * (kneel[idx] - kneel[prev])              # (F,) 1 on the heels
     lean_back = ctx.gate((2, 6), (3, 8), ramp=1.0) * (1 - upright)
-    forward = ctx.keys(4.0, 0, 1) * (1 - lean_back) * (1 - upright)
-    tilt = (ctx.keys(4.0, 10, 30) - 25 * lean_back + 10 * forward) * (1 - upright)
-    a.update({"lumbar_flex": tilt + 10 - 25 * lean_back + 35 * forward + ctx.keys(3.0, -5, 10),
-              "neck_flex": ctx.keys(3, 5, 30), "chest_flex": 10 - 5 * lean_back + 10 * forward,
-              "lumbar_twist": ctx.keys(3.0, -15, 15)})
+    forward = ctx.keys(4.0, 0.0, 1.0) * (1 - lean_back) * (1 - upright)
+    lying = ctx.gate((2.5, 6.0), (5.0, 12.0), ramp=1.2) * (1 - upright) * (1 - forward)
+    tilt = (ctx.keys(4.0, 10, 30) - 25 * lean_back + 10 * forward + 65 * lying) * (1 - upright)
+    a.update({"lumbar_flex": tilt - 65 * lying * (1 - upright) - 40 * lean_back + 40 * forward
+              + ctx.keys(3.0, -10, 10),
+              "neck_flex": ctx.keys(3, -5, 20), "chest_flex": 8 - 5 * lean_back + 8 * forward,
+              "lumbar_twist": ctx.keys(3.0, -15, 15), "lumbar_side": ctx.keys(4.0, -15, 15)})
     for s in ("l", "r"):
         a[f"{s}_hip_flex"] = a[f"{s}_hip_flex"] - tilt                  # thighs keep their angle
         a = blend(a, arm_pose(s, "support"), lean_back)
         a = blend(a, arm_pose(s, "knee", ctx, jitter=15), forward)
+        a = blend(a, arm_pose(s, "head" if s == "l" else "support", ctx, jitter=15), lying)
     return a, -np.radians(tilt)
 
 
@@ -117,12 +131,13 @@ def kneel_one(ctx: Ctx, side: str, depth) -> dict:
 
 
 def bending(ctx: Ctx, depth) -> dict:
-    """Bending forward to reach low (``depth`` (F,) in [0, 1]): trunk, hips and knees flex."""
-    a = {"lumbar_flex": 60 * depth, "chest_flex": 15 * depth, "neck_flex": 10 * depth}
-    knee = ctx.keys(3.0, 10, 70) * depth
+    """Bending forward to reach low (``depth`` (F,) in [0, 1]): the back rounds and the knees
+    bend; the bend at the hips is the programme's ``lean`` (about 50 degrees x depth, see
+    :func:`~mmdiff.data.synthetic.behaviours.motion`)."""
+    a = {"lumbar_flex": 25 * depth, "chest_flex": 15 * depth, "neck_flex": 10 * depth}
+    knee = ctx.keys(3.0, 10, 60) * depth
     for s in ("l", "r"):
-        a.update({f"{s}_hip_flex": 40 * depth + 0.6 * knee, f"{s}_knee": knee,
-                  f"{s}_ankle": 0.5 * knee})
+        a.update({f"{s}_hip_flex": 0.6 * knee, f"{s}_knee": knee, f"{s}_ankle": 0.5 * knee})
     return a
 
 
