@@ -48,7 +48,7 @@ def test_kernels_move_apart_on_left_right_confusions():
     g = _fit(det, peaks, scale, cam.res_w)                              # (F, 17, 3, 5)
     lw, rw = 13, 16                                                     # LWrist, RWrist
     swapped = np.linalg.norm(det[:, lw] - truth[:, rw], axis=-1) < np.linalg.norm(
-        det[:, lw] - truth[:, lw], axis=-1) - 20                             # clearly confused frames
+        det[:, lw] - truth[:, lw], axis=-1) - 20                        # clearly confused frames
     assert swapped.sum() >= 5
     k = g[swapped, lw]                                                  # (S, 3, 5)
     apart = np.linalg.norm(k[:, 1:, 1:3] - k[:, :1, 1:3], axis=-1).max(-1)   # (S,) px

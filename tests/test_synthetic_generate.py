@@ -88,7 +88,8 @@ def test_committed_sample_loads_and_is_consistent():
         for action, world in actions.items():
             assert world.shape[1:] == (32, 3) and world.dtype == np.float32
             for c, cam in enumerate(cameras_for(subject)):
-                g, d, t = det_gmm[subject][action][c], det[subject][action][c], gt[subject][action][c]
+                g, d = det_gmm[subject][action][c], det[subject][action][c]
+                t = gt[subject][action][c]
                 assert g.shape == (len(world), 17, 3, 5) and d.shape == (len(world), 17, 2)
                 assert np.allclose(g[..., 0].sum(-1), 1.0, atol=1e-6)
                 assert np.array_equal(g[:, :, 0, 1:3], d)                # kernel 0 = detection

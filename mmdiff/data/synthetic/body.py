@@ -144,7 +144,9 @@ def clip_to_limits(angles: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 # --- rotations ------------------------------------------------------------------------------
 def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
-    """Rotation matrices about a coordinate axis (0 x, 1 y, 2 z). angle: (F,) radians -> (F, 3, 3)."""
+    """Rotation matrices about a coordinate axis (0 x, 1 y, 2 z).
+
+    angle: (F,) radians -> (F, 3, 3)."""
     c, s = np.cos(angle), np.sin(angle)
     R = np.zeros(np.shape(angle) + (3, 3))
     i, j = [(1, 2), (2, 0), (0, 1)][axis]

@@ -89,7 +89,8 @@ def _episodes(rng, num_frames, count, rate_per_frame, length_frames):
 
 def detect(true_2d: np.ndarray, scale: np.ndarray, rng: np.random.Generator, fps: float,
            model: DetectorModel = DetectorModel()) -> np.ndarray:
-    """Simulated detections of one camera sequence: (F, 17, 2) px (see :func:`detect_with_evidence`)."""
+    """Simulated detections of one camera sequence: (F, 17, 2) px (see
+    :func:`detect_with_evidence`)."""
     return detect_with_evidence(true_2d, scale, rng, fps, model)[0]
 
 

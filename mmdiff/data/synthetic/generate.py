@@ -3,7 +3,7 @@
 ``write_dataset(out_dir, seed)`` (``mmdiff data synth``) writes, deterministically from the seed::
 
     data_3d_h36m_synth.npz             positions_3d {subject: {action: (F, 32, 3) world metres}}
-    data_2d_h36m_synth_det.npz         positions_2d {subject: {action: [4 x (F, 17, 2) px]}} + metadata
+    data_2d_h36m_synth_det.npz         positions_2d {subject: {action: [4 x (F, 17, 2) px]}}
     data_2d_h36m_synth_det_gmm.npz     positions_2d {subject: {action: [4 x (F, 17, K, 5)]}}
     data_2d_h36m_synth_gt_gmm.npz      the same layout, kernels on the true projection
 

@@ -68,7 +68,8 @@ def wander_path(ctx: Ctx, dwell=(2.0, 6.0), radius=1.0, speed=1.0):
 def body_offset(xy, heading, offset):
     """Add an offset given in the body frame (F, 2) (forward, left) to a path (F, 2)."""
     c, s = np.cos(heading), np.sin(heading)
-    return xy + np.stack([c * offset[:, 0] - s * offset[:, 1], s * offset[:, 0] + c * offset[:, 1]], 1)
+    forward, left = offset[:, 0], offset[:, 1]
+    return xy + np.stack([c * forward - s * left, s * forward + c * left], 1)
 
 
 def standing_still(ctx, radius=0.6):

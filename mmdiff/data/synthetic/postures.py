@@ -20,7 +20,8 @@ _ARM_POSES = {     # (sh_flex, sh_abd, sh_rot, elbow) degrees, see body.LIMITS
     "wave": (110, 60, -60, 80), "lap": (40, 0, 90, 10), "gesture": (30, 25, 20, 85),
     "point": (85, 25, 0, 10), "reach_down": (75, 5, 10, 15), "reach_fwd": (80, 10, 5, 20),
     "leash": (35, 10, 10, 45), "raised": (150, 25, 0, 10), "support": (-40, 15, 0, 25),
-    "knee": (35, 5, 15, 40), "thighs": (5, 15, 35, 65), "swing": (0, 24, 10, 18), "pocket": (-8, 8, 35, 65), "head": (140, 70, -50, 145),
+    "knee": (35, 5, 15, 40), "thighs": (5, 15, 35, 65), "swing": (0, 24, 10, 18),
+    "pocket": (-8, 8, 35, 65), "head": (140, 70, -50, 145),
     "elbows_on_knees": (55, -5, 30, 115), "hold": (15, 5, 40, 95), "hug": (75, 30, 60, 70),
 }
 
@@ -88,7 +89,8 @@ def stance(ctx: Ctx) -> dict:
          "chest_flex": 12 + 2 * np.sin(2 * np.pi * 0.25 * ctx.t + ctx.rng.uniform(0, 6.3)),
          "lumbar_side": -3 * shift + ctx.keys(3.0 / tempo, -8, 8),
          "chest_side": ctx.keys(3.0 / tempo, -6, 6),
-         "lumbar_twist": ctx.keys(3.0 / tempo, -10, 10), "chest_twist": ctx.keys(3.0 / tempo, -15, 15),
+         "lumbar_twist": ctx.keys(3.0 / tempo, -10, 10),
+         "chest_twist": ctx.keys(3.0 / tempo, -15, 15),
          "neck_flex": ctx.keys(1.8 / tempo, -16, 8) * st.head,
          "neck_twist": ctx.keys(1.6 / tempo, -35, 35) * st.head,
          "head_twist": ctx.keys(1.6 / tempo, -15, 15) * st.head,

@@ -20,7 +20,8 @@ class Style:
 
     speed: walking speed factor; cadence: step-rate factor; arm_swing: arm-swing factor;
     lean: lower back's lean (deg, negative = arched back, as real subjects stand); knee_bend:
-    standing knee flexion (deg); stance: stance width (hip abduction, deg); gesture: size of arm gestures; tempo: speed of idle motions;
+    standing knee flexion (deg); stance: stance width (hip abduction, deg); gesture: size of arm
+    gestures; tempo: speed of idle motions;
     head: size of head movements; hand: dominant hand, "r" or "l".
     """
 

@@ -27,7 +27,8 @@ def canonical_17(pos: np.ndarray) -> np.ndarray:
     left = p[:, 4] - p[:, 1]                                            # RHip -> LHip
     ang = np.arctan2(left[:, 1], left[:, 0]) - np.pi / 2                # left -> +y
     c, s = np.cos(-ang), np.sin(-ang)
-    x, y = c[:, None] * p[..., 0] - s[:, None] * p[..., 1], s[:, None] * p[..., 0] + c[:, None] * p[..., 1]
+    c, s = c[:, None], s[:, None]                                       # (N, 1)
+    x, y = c * p[..., 0] - s * p[..., 1], s * p[..., 0] + c * p[..., 1]
     return np.stack([x, y, p[..., 2]], -1)
 
 
