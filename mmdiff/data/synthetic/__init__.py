@@ -6,12 +6,12 @@
 Modules, in the order the data flows:
 
     body.py       32-joint skeleton: bone offsets, joint angles and limits, FK, floor placement
-    signals.py    smooth random signals in time (keyframes, gates)
+    signals.py    smooth random signals in time (keyframes, held values, gates)
     programme.py  Style (per subject), Ctx (per take), Motion (a programme's output)
     postures.py   arm poses, a plausible-arm sampler, idle stance, gait (joint-angle sets)
     whole_body.py sitting on a chair or the floor, kneeling, squatting, bending, lunging
     paths.py      paths on the floor and headings
-    behaviours.py wandering, gesturing, sitting down and getting up, hand to face
+    behaviours.py wandering, gesturing, leaning at the hips, sitting down and getting up
     actions.py    the 15 action programmes (PROGRAMMES), in actions_standing, _seated, _walking
     contact.py    feet planted in stance (steps, leg IK), hands resting on the floor
     detector.py   the simulated CPN-like 2D detector, with its heatmap evidence

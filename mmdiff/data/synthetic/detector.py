@@ -13,6 +13,10 @@ from the true projections with the same kinds of error:
 3. left/right confusions: short episodes in which a left/right pair (knees, ankles, elbows,
    wrists, ...) is detected swapped, more often when the two joints are close in the image
    (side views).
+4. its evidence (:func:`detect_with_evidence`): per frame and joint, the heatmap it would have
+   had, as three Gaussian peaks: the main mode at the detection, the place where it hesitated
+   (the other side's joint, the position before a gross error) and a broad skirt. Per-frame GMMs
+   are fitted to it (:func:`mmdiff.data.evidence.frame_gmm`).
 
 Sizes scale with :func:`mmdiff.data.gmm.image_scale`, the pixels per metre at the person's depth
 divided by :data:`mmdiff.data.gmm.REF_PX_PER_M` (200; Human3.6M subjects are about 5 m from the
