@@ -1,7 +1,9 @@
 """The ``mmdiff`` command line: one sub-command per job.
 
     mmdiff data synth [--out DIR] [--seed N]          generate the embedded dataset
-    mmdiff data gmm --detections F --positions F --out F
+    mmdiff data gmm --detections F --positions F --out F [--evidence F]
+    mmdiff data observe --positions data_3d_h36m_<name>.npz --out DIR [--seed N] [--fps R]
+    mmdiff data stats --positions F [--reference F]   motion statistics, or a comparison
     mmdiff train-lifter --config demo --doc demo_lifter [--resume] [--set k=v ...]
     mmdiff train --config demo --doc demo [--resume] [--set k=v ...]
     mmdiff eval --config demo --doc demo              per-action table (P1, P2 mm) + CSV
@@ -34,7 +36,32 @@ def _cmd_data_synth(args):
 def _cmd_data_gmm(args):
     from mmdiff.data.gmm import write_gmm_file
     print(write_gmm_file(args.detections, args.positions, args.out, num_kernels=args.kernels,
-                         seed=args.seed))
+                         seed=args.seed, evidence=args.evidence))
+
+
+def _cmd_data_observe(args):
+    from mmdiff.data.synthetic.observe import observe_file
+    paths = observe_file(args.positions, args.out, seed=args.seed, fps=args.fps, name=args.name,
+                         cameras_of=args.cameras_of)
+    for p in paths.values():
+        print(p)
+
+
+def _cmd_data_stats(args):
+    from mmdiff.data.h36m import load_positions_3d
+    from mmdiff.data.synthetic.stats import compare_statistics, motion_statistics
+    ours = motion_statistics(load_positions_3d(args.positions), fps=args.fps)
+    if args.reference is None:
+        for key, value in ours.items():
+            print(f"{key}: {value}")
+        return
+    rows = compare_statistics(ours, motion_statistics(load_positions_3d(args.reference),
+                                                      fps=args.fps))
+    print(f"| statistic | {Path(args.reference).name} | {Path(args.positions).name} | "
+          "difference | within 10 % |\n|---|---|---|---|---|")
+    for name, ref, val, rel, ok in rows:
+        print(f"| {name} | {ref:.3g} | {val:.3g} | {rel * 100:+.1f} % | {'yes' if ok else 'no'} |")
+    print(f"{sum(r[-1] for r in rows)} of {len(rows)} within 10 %")
 
 
 def _config(args):
@@ -176,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "several processes sharing a machine its share")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", help="make the embedded dataset or GMM files")
+    data = sub.add_parser("data", help="make the embedded dataset, GMM files or simulated 2D")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     synth = data_sub.add_parser("synth", help="generate the embedded dataset")
     synth.add_argument("--out", default="data/synthetic", help="output folder")
@@ -188,7 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
     gmm.add_argument("--out", required=True, help="output *_gmm.npz")
     gmm.add_argument("--kernels", type=int, default=None, help="mixture kernels per joint")
     gmm.add_argument("--seed", type=int, default=0)
+    gmm.add_argument("--evidence", default=None,
+                     help="the detector's per-frame heatmaps (keys heatmaps, boxes) or confidences "
+                          "(key confidences): kernels fitted per frame (data/README.md)")
     gmm.set_defaults(func=_cmd_data_gmm)
+    obs = data_sub.add_parser("observe", help="simulated 2D (detections, GMMs) for a 3D file")
+    obs.add_argument("--positions", required=True, help="data_3d_h36m-format 3D file")
+    obs.add_argument("--out", required=True, help="output folder")
+    obs.add_argument("--seed", type=int, default=0)
+    obs.add_argument("--fps", type=float, default=50.0,
+                     help="frame rate of the 3D file (Human3.6M's is 50; the embedded data 12.5)")
+    obs.add_argument("--name", default=None,
+                     help="dataset name in the output file names (default: from --positions)")
+    obs.add_argument("--cameras-of", default=None, metavar="SUBJECT",
+                     help="use this Human3.6M subject's cameras for every subject")
+    obs.set_defaults(func=_cmd_data_observe)
+    stats = data_sub.add_parser("stats", help="motion statistics of a 3D file (or a comparison)")
+    stats.add_argument("--positions", required=True, help="data_3d_h36m-format 3D file")
+    stats.add_argument("--reference", default=None, help="a 3D file to compare with")
+    stats.add_argument("--fps", type=float, default=50.0,
+                       help="frame rate of both files (Human3.6M 50; the embedded data 12.5)")
+    stats.set_defaults(func=_cmd_data_stats)
 
     p = sub.add_parser("train-lifter", help="train the GraFormer lifter (MPJPE loss)")
     _common(p)

@@ -16,49 +16,6 @@ DET = SAMPLE / "data_2d_h36m_synth_det.npz"
 POS = SAMPLE / "data_3d_h36m_synth.npz"
 
 
-def _mixture_samples(rng, n, weights, means, sds):
-    comp = rng.choice(len(weights), n, p=weights)
-    return np.asarray(means)[comp] + np.asarray(sds)[comp] * rng.standard_normal((n, 2))
-
-
-def test_em_recovers_a_known_two_component_mixture():
-    rng = np.random.default_rng(0)
-    truth = [((0.7, 0.3), ((0, 0), (5, -3)), ((1.0, 2.0), (0.5, 0.5))),
-             ((0.5, 0.5), ((-2, 1), (3, 3)), ((0.8, 0.8), (1.5, 0.6)))]
-    x = np.stack([_mixture_samples(rng, 4000, *t) for t in truth])      # (2, 4000, 2)
-    w, m, s = gmm.fit_gmm(x, num_kernels=2, seed=0, iters=300, fixed_means=0, min_spread=0.01)
-    for b, (tw, tm, ts) in enumerate(truth):
-        order = np.argsort([np.linalg.norm(m[b, k] - np.asarray(tm[0])) for k in range(2)])
-        assert w[b, order] == pytest.approx(tw, abs=0.03)
-        assert np.abs(m[b, order] - np.asarray(tm)).max() < 0.2
-        assert s[b, order] == pytest.approx(np.asarray(ts), rel=0.12)
-
-
-def test_em_scale_mixture_with_means_fixed_at_zero():
-    rng = np.random.default_rng(1)
-    x = _mixture_samples(rng, 6000, (0.9, 0.1), ((0, 0), (0, 0)), ((2.0, 2.0), (10.0, 10.0)))
-    w, m, s = gmm.fit_gmm(x[None], num_kernels=2, seed=0, iters=300, fixed_means=2)
-    assert np.all(m == 0)
-    assert w[0] == pytest.approx([0.9, 0.1], abs=0.03)                  # sorted by weight
-    assert s[0, :, 0] == pytest.approx([2.0, 10.0], rel=0.12)
-
-
-def test_em_is_reproducible_and_well_formed():
-    rng = np.random.default_rng(2)
-    x = rng.standard_t(3, (3, 500, 2))
-    w, m, s = gmm.fit_gmm(x, 3, seed=5, fixed_means=1)
-    assert all(np.array_equal(a, b) for a, b in zip((w, m, s), gmm.fit_gmm(x, 3, seed=5,
-                                                                          fixed_means=1)))
-    assert np.allclose(w.sum(-1), 1) and np.all(w >= 0)
-    assert np.all(m[:, 0] == 0) and np.all(s >= gmm.MIN_SPREAD_PX)
-    assert np.all(np.diff(w[:, 1:], axis=1) <= 0)                        # free kernels sorted
-
-
-def test_fit_gmm_rejects_bad_shapes():
-    with pytest.raises(DataError, match=r"\(B, N >= K, 2\)"):
-        gmm.fit_gmm(np.zeros((10, 2)), 3)
-
-
 def test_detection_and_gt_kernels():
     rng = np.random.default_rng(3)
     det = rng.uniform(0, 1000, (5, 17, 2))
@@ -112,3 +69,56 @@ def test_write_gmm_file_errors_name_the_problem(tmp_path):
     shutil.copy(gmm_file, tmp_path / "g.npz")
     with pytest.raises(DataError, match="expected plain detections"):
         gmm.write_gmm_file(tmp_path / "g.npz", POS, tmp_path / "out.npz")
+
+
+def _per_camera(det, make):
+    return {s: {a: [make(c) for c in cams] for a, cams in acts.items()} for s, acts in det.items()}
+
+
+def test_write_gmm_file_fits_each_frame_to_confidences(tmp_path):
+    det = load_positions_2d(DET)
+    conf = _per_camera(det, lambda c: np.where(np.arange(len(c))[:, None] % 2 == 0, 0.95, 0.2)
+                       * np.ones((1, 17)))
+    np.savez(tmp_path / "conf.npz", confidences=np.array(conf, dtype=object))
+    g = load_positions_2d(gmm.write_gmm_file(DET, POS, tmp_path / "g.npz",
+                                             evidence=tmp_path / "conf.npz"))
+    x = g["S1"]["Walking 1"][0]                                          # (F, 17, 3, 5)
+    assert np.array_equal(x[:, :, 0, 1:3], det["S1"]["Walking 1"][0])
+    assert x[0::2, :, 0, 0].min() > 0.8 and x[1::2, :, 0, 0].max() < 0.5   # follows confidence
+    plain = load_positions_2d(gmm.write_gmm_file(DET, POS, tmp_path / "p.npz"))
+    assert np.ptp(plain["S1"]["Walking 1"][0][..., 0, 0], axis=0).max() < 1e-6  # mixture path
+
+
+def test_write_gmm_file_fits_each_frame_to_heatmaps(tmp_path):
+    det = load_positions_2d(DET)
+    H, W, box = 24, 32, np.array([0.0, 0.0, 1000.0, 750.0])           # ~31 px per heatmap pixel
+    r, c = np.mgrid[0:H, 0:W] + 0.5
+
+    def heatmaps(d):
+        col, row = d[..., 0] / (1000 / W), d[..., 1] / (750 / H)       # (F, 17) heatmap coords
+        hm = np.exp(-0.5 * ((r - row[..., None, None]) ** 2 + (c - col[..., None, None]) ** 2))
+        hm[1::3] += 0.6 * np.exp(-0.5 * ((r - row[1::3, :, None, None]) ** 2 +
+                                         (c - col[1::3, :, None, None] - 4) ** 2))
+        return hm                                                       # second mode 4 px right
+    hms = {s: {a: [heatmaps(d) for d in cams] for a, cams in acts.items()}
+           for s, acts in det.items()}
+    boxes = _per_camera(det, lambda d: np.tile(box, (len(d), 1)))
+    np.savez(tmp_path / "hm.npz", heatmaps=np.array(hms, dtype=object),
+             boxes=np.array(boxes, dtype=object))
+    g = load_positions_2d(gmm.write_gmm_file(DET, POS, tmp_path / "g.npz",
+                                             evidence=tmp_path / "hm.npz"))
+    x, d = g["S5"]["Sitting 1"][1], det["S5"]["Sitting 1"][1]
+    assert np.array_equal(x[:, :, 0, 1:3], d)
+    second = np.linalg.norm(x[1::3, :, 1:, 1:3] - (d[1::3, :, None] + [4 * 1000 / W, 0]), axis=-1)
+    assert np.median(second.min(-1)) < 15                               # a kernel on mode 2
+    assert x[1::3, :, 0, 0].mean() < x[0::3, :, 0, 0].mean() - 0.05     # weights follow
+
+
+def test_evidence_file_errors_name_the_problem(tmp_path):
+    np.savez(tmp_path / "bad.npz", scores=np.zeros(3))
+    with pytest.raises(DataError, match="confidences"):
+        gmm.write_gmm_file(DET, POS, tmp_path / "o.npz", evidence=tmp_path / "bad.npz")
+    np.savez(tmp_path / "short.npz", confidences=np.array(
+        {"S1": {"Walking 1": [np.ones((2, 17))] * 4}}, dtype=object))
+    with pytest.raises(DataError, match="Walking 1|S5|missing"):
+        gmm.write_gmm_file(DET, POS, tmp_path / "o.npz", evidence=tmp_path / "short.npz")

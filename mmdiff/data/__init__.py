@@ -5,8 +5,8 @@
                          TRAIN_SUBJECTS)
     ds = PoseDataset(train, flip=True, seed=0)
 
-Embedded synthetic data (``mmdiff.data.synthetic``, ``motion``, ``detector``, ``gmm``) are
-separate modules, imported on their own.
+GMM inputs (``mmdiff.data.gmm``) and the embedded dataset's generator (the sub-package
+``mmdiff.data.synthetic``) are imported on their own.
 """
 from mmdiff.data.dataset import PoseDataset, PoseSamples, build_samples, load_samples, load_split
 from mmdiff.data.h36m import (ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS, action_base,

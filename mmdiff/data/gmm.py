@@ -1,44 +1,50 @@
-"""GMM 2D inputs in DiffPose's layout: fit per-joint detector-error mixtures, write ``*_gmm.npz``.
+"""GMM 2D inputs in DiffPose's layout (``*_gmm.npz``): per-frame kernels from a detector.
 
 DiffPose (Gong et al., CVPR 2023) conditions on a Gaussian mixture per joint and frame instead of
 one 2D point. Its files hold, per camera, an (F, 17, K, 5) array: per kernel (weight, mean u,
 mean v, spread u, spread v), weights summing to 1, means in pixels and spreads in normalised
-screen units (pixels * 2 / res_w): DiffPose's loader normalises only the means and uses the stored
-spreads unchanged as the std of the u, v noise (see data/README.md for the evidence). The released files have K = 3 kernels
-per joint (``poses_2d_gmm.shape[2]``, read by ``PoseGenerator_gmm``), and kernel 0's mean is the
-VideoPose3D detection itself. How they were fitted was never published; this module is the kit's
-documented way, used for the embedded dataset and for any detector (``mmdiff data gmm``):
+screen units (pixels * 2 / res_w): DiffPose's loader normalises only the means and uses the
+stored spreads unchanged as the std of the u, v noise (see data/README.md for the evidence). The
+released files have K = 3 kernels per joint (``poses_2d_gmm.shape[2]``, read by
+``PoseGenerator_gmm``), and kernel 0's mean is the VideoPose3D detection itself; DiffPose says
+the kernels were fitted to each frame's heatmap, the code that did it was never published.
 
-1. errors e = detection - projected ground truth, per joint, divided by the person's image scale
-   (:func:`mmdiff.data.detector.image_scale`) so that near and far people pool together;
-2. a K-kernel diagonal Gaussian mixture is fitted to each joint's errors by EM
-   (:func:`fit_gmm`, numpy, vectorised over joints, seeded). The kit fits a zero-mean scale
-   mixture (all kernel means at 0; :func:`fit_gmm` can also free them): the detector is unbiased
-   and its errors are heavy-tailed, so kernel 0 (the largest weight) is "the detection is right up
-   to a few pixels" and the broader kernels hold the tails and left/right confusions;
-3. per frame, kernel k of joint j describes where the true joint is: weight pi_k, mean
-   detection - mu_k * scale_f (= the detection), spread sigma_k * scale_f (standard deviations,
-   px, written as px * 2 / res_w). Kernel 0's mean equals the detection, as in DiffPose's files.
+The kit builds the files two ways (``mmdiff data gmm``, and ``mmdiff data synth`` / ``observe``):
+
+- **per-frame evidence** (heatmaps, heatmap peaks, or confidences; :mod:`mmdiff.data.evidence`):
+  K kernels fitted to each frame's evidence by weighted EM, kernel 0's mean held at the
+  detection. Kernels sit apart where the detector hesitated; weights and spreads change frame by
+  frame. The embedded dataset's simulated detector emits heatmap peaks.
+- **error mixture** (only detections and ground truth at hand): errors e = detection - projected
+  ground truth, divided by the person's :func:`image_scale`, are pooled per joint and a K-kernel
+  zero-mean scale mixture is fitted by EM (:func:`mmdiff.data.em.fit_gmm`). Per frame, kernel k
+  of joint j has weight pi_k, mean = the detection and spread sigma_k * scale (px, written as
+  px * 2 / res_w): the same weights in every frame, spreads that follow the image scale.
+
 The ``gt`` variant (:func:`gt_gmm`) puts K tight kernels on the true projection.
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mmdiff.camera import cameras_for, project_to_2d, world_to_camera
-from mmdiff.data.detector import image_scale
+from mmdiff.data.em import MIN_SPREAD_PX, fit_gmm
+from mmdiff.data.evidence import confidence_peaks, frame_gmm, heatmap_points, peak_points
+from mmdiff.data.npz import load_npz_key
 from mmdiff.errors import DataError
 from mmdiff.skeleton import NUM_JOINTS, reduce_32_to_17
 
+#: Pixels per metre at which pixel sizes "at scale 1" hold (Human3.6M subjects are about 5 m from
+#: the cameras, ~216 px/m).
+REF_PX_PER_M = 200.0
 #: Kernels per joint in DiffPose's released GMM files.
 DEFAULT_KERNELS = 3
 #: Spread of kernel 0 of the ``gt`` variant, px at scale 1; kernel k has 2**k times that.
 GT_SPREAD_PX = 1.0
-#: Smallest spread a fitted kernel may have (px at scale 1): keeps EM away from collapse.
-MIN_SPREAD_PX = 0.3
 
 
 @dataclass(frozen=True)
@@ -54,76 +60,14 @@ class ErrorMixture:
     spreads: np.ndarray
 
 
-# --- EM ---------------------------------------------------------------------------------------
-def _log_gauss(x, means, spreads):
-    """Log density of diagonal Gaussians. x: (B, N, 2); means, spreads: (B, K, 2) -> (B, N, K)."""
-    z = (x[:, :, None, :] - means[:, None]) / spreads[:, None]          # (B, N, K, 2)
-    return -0.5 * np.sum(z ** 2, -1) - np.sum(np.log(spreads), -1)[:, None] - np.log(2 * np.pi)
+def image_scale(positions_world: np.ndarray, camera) -> np.ndarray:
+    """Size of the person in the image relative to the reference: (F,) dimensionless.
 
-
-def _init(x, num_kernels, rng, fixed_means):
-    """Deterministic start: fixed kernels at 0, free ones at spread-out samples (k-means++-like),
-    spreads growing by 2 per kernel from the robust sd."""
-    B, N, _ = x.shape
-    centre = np.zeros((B, 2)) if fixed_means else np.median(x, axis=1)  # (B, 2)
-    mad = 1.4826 * np.median(np.abs(x - centre[:, None]), axis=1) + 1e-6  # (B, 2) robust sd
-    means = np.zeros((B, num_kernels, 2))
-    spreads = mad[:, None] * (2.0 ** np.arange(num_kernels))[None, :, None]   # (B, K, 2)
-    dist = np.linalg.norm((x - centre[:, None]) / mad[:, None], axis=-1)  # (B, N)
-    p = dist ** 2 / np.sum(dist ** 2, axis=1, keepdims=True)
-    for k in range(fixed_means, num_kernels):                          # far samples seed outliers
-        pick = np.array([rng.choice(N, p=p[b]) for b in range(B)])
-        means[:, k] = centre if k == 0 else x[np.arange(B), pick]
-    weights = np.full((B, num_kernels), 0.2 / max(1, num_kernels - 1))
-    weights[:, 0] = 0.8 if num_kernels > 1 else 1.0
-    return weights, means, spreads
-
-
-def fit_gmm(x: np.ndarray, num_kernels: int = DEFAULT_KERNELS, seed: int = 0, iters: int = 100,
-            tol: float = 1e-6, fixed_means: int = 0, min_spread: float = MIN_SPREAD_PX):
-    """Fit a diagonal Gaussian mixture to each of B sample sets by EM (vectorised over B).
-
-    x: (B, N, 2) samples (here: B joints, N scale-normalised errors in px). The first
-    ``fixed_means`` kernels keep their mean at 0 (K of them: a zero-mean scale mixture, the
-    usual model of a heavy-tailed error); the others are free. Kernels are sorted by decreasing
-    weight after the fixed ones. Stops when the mean log-likelihood changes by < tol.
-    Same inputs and seed -> identical output. Returns weights (B, K), means (B, K, 2), spreads
-    (B, K, 2) (standard deviations, >= min_spread).
+    positions_world: (F, J, 3) metres (joint 0 is the root). Returns mean focal length / root
+    depth / REF_PX_PER_M (1.0 at 200 px per metre).
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 3 or x.shape[-1] != 2 or x.shape[1] < num_kernels or num_kernels < 1:
-        raise DataError(f"fit_gmm expects samples (B, N >= K, 2) and K >= 1; got {x.shape}, "
-                         f"K={num_kernels}")
-    fixed = int(np.clip(fixed_means, 0, num_kernels))
-    weights, means, spreads = _init(x, num_kernels, np.random.default_rng(seed), fixed)
-    prev = -np.inf
-    for _ in range(iters):
-        log_p = _log_gauss(x, means, spreads) + np.log(np.maximum(weights, 1e-300))[:, None]
-        top = log_p.max(-1, keepdims=True)                              # (B, N, 1)
-        log_norm = top + np.log(np.exp(log_p - top).sum(-1, keepdims=True))
-        resp = np.exp(log_p - log_norm)                                 # (B, N, K) E-step
-        nk = resp.sum(1) + 1e-12                                        # (B, K)
-        weights = nk / nk.sum(-1, keepdims=True)                        # M-step
-        means = np.einsum("bnk,bnc->bkc", resp, x) / nk[..., None]
-        means[:, :fixed] = 0.0
-        var = np.einsum("bnk,bnkc->bkc", resp, (x[:, :, None] - means[:, None]) ** 2)
-        spreads = np.maximum(np.sqrt(var / nk[..., None]), min_spread)
-        ll = float(log_norm.mean())
-        if abs(ll - prev) < tol:
-            break
-        prev = ll
-    return _sort_kernels(weights, means, spreads, fixed)
-
-
-def _sort_kernels(weights, means, spreads, fixed):
-    """Order kernels: fixed ones first as they are, the others by decreasing weight (when all
-    are fixed at 0 they are interchangeable, and all are sorted by weight)."""
-    keep = 0 if fixed == weights.shape[1] else fixed
-    rest = np.argsort(-weights[:, keep:], axis=1, kind="stable") + keep          # (B, K - keep)
-    order = np.concatenate([np.broadcast_to(np.arange(keep), (len(weights), keep)), rest], 1)
-    take = np.take_along_axis
-    return (take(weights, order, 1), take(means, order[..., None], 1),
-            take(spreads, order[..., None], 1))
+    depth = world_to_camera(positions_world[:, 0], camera)[:, 2]       # (F,) metres
+    return float(np.mean(camera.focal_length)) / depth / REF_PX_PER_M
 
 
 # --- per-frame kernels ------------------------------------------------------------------------
@@ -216,12 +160,48 @@ def _sequences(detections: dict, positions: dict):
                        len(det)), _pad_to(image_scale(world, cams[c]), len(det)))
 
 
+def _evidence_for(evidence, subject, action, c, num_frames):
+    """The evidence arrays of one camera sequence, checked against its detections' frames."""
+    if evidence is None:
+        return None
+    where = f"evidence [{subject!r}][{action!r}] camera {c}"
+    try:
+        parts = {k: np.asarray(v[subject][action][c]) for k, v in evidence.items()}
+    except (KeyError, IndexError, TypeError) as exc:
+        raise DataError(f"{where}: missing ({exc!r}); the evidence file must have the detections' "
+                        "subjects, actions and cameras") from None
+    if any(len(v) != num_frames for v in parts.values()):
+        raise DataError(f"{where}: {[(k, v.shape) for k, v in parts.items()]} do not match the "
+                        f"{num_frames} detection frames")
+    return parts
+
+
+def _sequence_gmm(det, scale, cam, mixture, parts) -> np.ndarray:
+    """(F, 17, K, 5) kernels of one camera sequence: fitted per frame to heatmaps or confidences
+    when ``parts`` has them, otherwise the error mixture around each detection."""
+    K = mixture.weights.shape[1]
+    if parts is None:
+        return detection_gmm(det, scale, mixture, cam.res_w)
+    peaks = None
+    if "heatmaps" in parts:
+        evidence = heatmap_points(parts["heatmaps"], parts["boxes"])
+    else:
+        peaks = confidence_peaks(det, parts["confidences"], scale, mixture)
+        evidence = peak_points(peaks)
+    return frame_gmm(det.astype(np.float64), *evidence, cam.res_w, K, MIN_SPREAD_PX * scale,
+                     peaks)
+
+
 def gmm_from_detections(detections: dict, positions: dict, num_kernels: int | None = None,
-                        seed: int = 0) -> tuple[dict, ErrorMixture]:
-    """Fit the error mixture on every sequence and build per-frame GMMs.
+                        seed: int = 0, evidence: dict | None = None) -> tuple[dict, ErrorMixture]:
+    """Per-frame GMMs for every sequence of a detection file.
 
     detections: {subject: {action: [per camera (F, 17, 2) px]}}; positions: {subject: {action:
-    (F, 32 or 17, 3) world metres}}. Returns ({subject: {action: [per camera (F, 17, K, 5)]}},
+    (F, 32 or 17, 3) world metres}}; evidence: None, {"confidences": {subject: {action: [per
+    camera (F, 17)]}}} or {"heatmaps": ... (F, 17, H, W), "boxes": ... (F, 4) px}. The error
+    mixture is fitted on all sequences; without evidence it gives every frame's kernels
+    (:func:`detection_gmm`), with evidence the kernels are fitted to each frame's evidence
+    (:mod:`mmdiff.data.evidence`). Returns ({subject: {action: [per camera (F, 17, K, 5)]}},
     the fitted ErrorMixture).
     """
     K = DEFAULT_KERNELS if num_kernels is None else int(num_kernels)
@@ -231,21 +211,45 @@ def gmm_from_detections(detections: dict, positions: dict, num_kernels: int | No
     mixture = fit_error_mixture(errors, K, seed=seed)
     out: dict = {}
     for subject, action, c, cam, det, _, scale in seqs:
+        parts = _evidence_for(evidence, subject, action, c, len(det))
         out.setdefault(subject, {}).setdefault(action, []).append(
-            detection_gmm(det, scale, mixture, cam.res_w))
+            _sequence_gmm(det, scale, cam, mixture, parts))
     return out, mixture
 
 
-def write_gmm_file(detections, positions, out, num_kernels: int | None = None, seed: int = 0) -> Path:
+def load_evidence(path) -> dict:
+    """Read a detector's per-frame evidence file (.npz, pickled dicts in the positions_2d layout):
+    key ``confidences`` ({subject: {action: [per camera (F, 17)]}} in [0, 1]), or keys
+    ``heatmaps`` ((F, 17, H, W) per camera) and ``boxes`` ((F, 4) per camera: the image region
+    x0, y0, x1, y1 in px each frame's heatmaps cover). Raises DataError when neither is there."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = {n.removesuffix(".npy") for n in zf.namelist()}
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read the evidence file ({exc})") from None
+    if "heatmaps" in names:
+        if "boxes" not in names:
+            raise DataError(f"{path}: key 'heatmaps' needs key 'boxes' (per camera (F, 4) px)")
+        return {"heatmaps": load_npz_key(path, "heatmaps"), "boxes": load_npz_key(path, "boxes")}
+    if "confidences" in names:
+        return {"confidences": load_npz_key(path, "confidences")}
+    raise DataError(f"{path}: expected key 'confidences' or keys 'heatmaps' and 'boxes', found "
+                    f"{sorted(names)}")
+
+
+def write_gmm_file(detections, positions, out, num_kernels: int | None = None, seed: int = 0,
+                   evidence=None) -> Path:
     """Build a DiffPose-layout GMM file from a plain 2D detection file and its 3D ground truth.
 
     detections: path of a VideoPose3D 2D file (positions_2d, (F, 17, 2) px per camera); positions:
-    path of the matching data_3d_h36m-style file; out: the ``*_gmm.npz`` to write (atomically).
-    num_kernels: K (default 3, as DiffPose's files). Same inputs and seed -> identical arrays.
-    Returns the output path.
+    path of the matching data_3d_h36m-style file; out: the ``*_gmm.npz`` to write (atomically);
+    evidence: optional path of the detector's per-frame heatmaps or confidences
+    (:func:`load_evidence`): the kernels are then fitted per frame to them. num_kernels: K
+    (default 3, as DiffPose's files). Same inputs and seed -> identical arrays. Returns the path.
     """
     from mmdiff.data.h36m import load_metadata_2d, load_positions_2d, load_positions_3d, \
         save_positions_2d
+    ev = None if evidence is None else load_evidence(evidence)
     gmm, _ = gmm_from_detections(load_positions_2d(detections), load_positions_3d(positions),
-                                 num_kernels, seed)
+                                 num_kernels, seed, ev)
     return Path(save_positions_2d(out, gmm, load_metadata_2d(detections)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmdiff.errors import DataError
 from mmdiff.keypoints.layouts import HALPE_26
 
 J32 = {"Hip": 0, "RHip": 1, "RKnee": 2, "RFoot": 3, "RToeBase": 4, "LHip": 6, "LKnee": 7,
@@ -46,7 +47,7 @@ def halpe_from_h36m(pose: np.ndarray) -> np.ndarray:
     """(F, 32, 3) world metres, z up -> (F, 26, 3) Halpe-26 points in HALPE_26 order (a new array)."""
     pose = np.asarray(pose, dtype=np.float64)
     if pose.ndim != 3 or pose.shape[1:] != (32, 3):
-        raise ValueError(f"halpe_from_h36m expects (F, 32, 3) poses, found {pose.shape}")
+        raise DataError(f"halpe_from_h36m expects (F, 32, 3) poses, found {pose.shape}")
     u, r, f = head_axes(pose)
     j = lambda name: pose[:, J32[name]]                                      # (F, 3)
     pts = {k: j(v) for k, v in _SAME.items()}

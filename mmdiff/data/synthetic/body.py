@@ -1,4 +1,4 @@
-"""A 32-joint forward-kinematics body for the embedded dataset: bones, joint angles, limits, floor.
+"""The body of the embedded dataset: 32-joint bones, joint angles and limits, FK, floor.
 
 The body uses the Human3.6M 32-joint layout of :mod:`mmdiff.skeleton` and the published Human3.6M
 bone lengths (hip 132.9 mm, thigh 442.9 mm, shin 454.2 mm, pelvis->spine 233.4 mm, upper arm
@@ -19,12 +19,13 @@ Conventions
   followed by a twist ``*_rot`` about the limb (positive = internal rotation). Trunk, neck and
   head use yaw-pitch-roll (``*_twist`` to the left, ``*_flex`` forward, ``*_side`` to the left).
 - World frame: Human3.6M's, z up, floor at z = 0. :func:`place_on_floor` lifts each frame so that
-  the body rests on its lowest support (a foot, the pelvis on the floor, or a chair).
+  the body rests on its support (a foot, a knee, the pelvis on a seat or on the floor).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from mmdiff.errors import DataError
 from mmdiff.skeleton import PARENTS_32
 
 #: Frame rate of the embedded dataset (frames per second): Human3.6M's 50 Hz with stride 4, the
@@ -43,7 +44,7 @@ def _unit(*v) -> np.ndarray:
 def _rest_offsets() -> np.ndarray:
     """Rest-pose bone vectors (32, 3) in metres, body frame (published H36M lengths)."""
     off = np.zeros((32, 3))
-    toe = _unit(np.cos(np.radians(15)), 0, -np.sin(np.radians(15)))   # foot pitched down 15 deg
+    toe = _unit(np.cos(np.radians(10)), 0, -np.sin(np.radians(10)))   # foot pitched down 10 deg
     toe_tip = _unit(np.cos(np.radians(6)), 0, np.sin(np.radians(6)))
     thumb = _unit(np.sin(np.radians(30)), 0, -np.cos(np.radians(30)))
     legs = {"r": (1, 132.948591, 442.894612, 454.206447, 162.767078, 74.999437),
@@ -57,14 +58,14 @@ def _rest_offsets() -> np.ndarray:
     off[11] = (0, 0, 0.0001)                                            # Spine0 (0.1 mm)
     off[12] = (0, 0, 0.233383263)                                       # Spine
     off[13] = (0, 0, 0.257077681)                                       # Thorax
-    off[14] = (0, 0, 0.121134938)                                       # Neck/Nose
-    off[15] = (0, 0, 0.115002227)                                       # Head
+    off[14] = _unit(np.sin(np.radians(45)), 0, np.cos(np.radians(45))) * 0.121134938  # Nose,
+    off[15] = _unit(-np.sin(np.radians(20)), 0, np.cos(np.radians(20))) * 0.115002227  # Head
     arms = {"l": (16, 151.034226, 278.882773, 251.733451, 100.000188),
             "r": (24, 151.031437, 278.892924, 251.728680, 137.499922)}
     for side, (j, clav, upper, fore, thumb_len) in arms.items():
         off[j] = (0, 0, 0.257077681)                                    # clavicle = thorax
         off[j + 1] = _unit(0, _SIGN[side] * np.cos(np.radians(26)),
-                           -np.sin(np.radians(26))) * clav / 1000       # shoulder, 26 deg down
+                           -np.sin(np.radians(18))) * clav / 1000       # shoulder, 18 deg down
         off[j + 2] = (0, 0, -upper / 1000)                              # elbow
         off[j + 3] = (0, 0, -fore / 1000)                               # wrist
         off[j + 4] = (0, 0, 0)                                          # hand (= wrist)
@@ -130,7 +131,7 @@ def clip_to_limits(angles: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """
     unknown = sorted(set(angles) - set(LIMITS))
     if unknown:
-        raise ValueError(f"unknown joint angle names {unknown}; expected names from LIMITS")
+        raise DataError(f"unknown joint angle names {unknown}; expected names from LIMITS")
     out = {k: np.clip(np.asarray(v, dtype=np.float64), *LIMITS[k]) for k, v in angles.items()}
     for s in SIDES:
         for limb in ("sh", "hip"):
@@ -144,7 +145,9 @@ def clip_to_limits(angles: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 # --- rotations ------------------------------------------------------------------------------
 def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
-    """Rotation matrices about a coordinate axis (0 x, 1 y, 2 z). angle: (F,) radians -> (F, 3, 3)."""
+    """Rotation matrices about a coordinate axis (0 x, 1 y, 2 z).
+
+    angle: (F,) radians -> (F, 3, 3)."""
     c, s = np.cos(angle), np.sin(angle)
     R = np.zeros(np.shape(angle) + (3, 3))
     i, j = [(1, 2), (2, 0), (0, 1)][axis]
@@ -222,7 +225,7 @@ def forward_kinematics(offsets: np.ndarray, local_rot: np.ndarray, root_rot: np.
     """
     F = len(root_pos)
     if offsets.shape != (32, 3) or local_rot.shape != (F, 32, 3, 3) or root_rot.shape != (F, 3, 3):
-        raise ValueError(f"forward_kinematics: expected offsets (32, 3), local_rot ({F}, 32, 3, 3) "
+        raise DataError(f"forward_kinematics: expected offsets (32, 3), local_rot ({F}, 32, 3, 3) "
                          f"and root_rot ({F}, 3, 3); got {offsets.shape}, {local_rot.shape}, "
                          f"{root_rot.shape}")
     pos = np.zeros((F, 32, 3))
@@ -236,35 +239,54 @@ def forward_kinematics(offsets: np.ndarray, local_rot: np.ndarray, root_rot: np.
 
 
 # --- resting on the floor -------------------------------------------------------------------
-#: Lowest height (metres) of each joint centre above the floor: the surface under a joint.
+#: Lowest height (metres) of each joint centre above the floor: the surface under a joint. Feet
+#: as in real Human3.6M motion capture (ankle joints about 3 cm, toes about 0-1 cm above it).
 CLEARANCE = np.full(32, 0.04)
-CLEARANCE[[3, 8]] = 0.045          # ankles
-CLEARANCE[[4, 9]] = 0.010          # toe bases
-CLEARANCE[[5, 10]] = 0.018         # toe tips
-CLEARANCE[[0, 11]] = 0.10          # pelvis (sitting on the floor)
-CLEARANCE[[1, 6]] = 0.09           # hip joints
+CLEARANCE[[3, 8]] = 0.03           # ankles (heel on the floor)
+CLEARANCE[[4, 9]] = 0.0            # toe bases
+CLEARANCE[[5, 10]] = 0.0           # toe tips
+CLEARANCE[[0, 11]] = 0.08          # pelvis (sitting on the floor)
+CLEARANCE[[1, 6]] = 0.08           # hip joints
 CLEARANCE[[2, 7]] = 0.05           # knees (kneeling)
-#: Height of the pelvis joint above a chair's seat when sitting on it (metres).
+#: Joints of the feet (ankles, toe bases, toe tips): what stands on the floor.
+FOOT_JOINTS = (3, 4, 5, 8, 9, 10)
+#: Joints of the hands (wrists to thumb tips): they rest on the floor rather than lift the body.
+HAND_JOINTS = (19, 20, 21, 22, 23, 27, 28, 29, 30, 31)
+#: Height of the pelvis joint above a seat when sitting on it (metres); the floor is a seat of
+#: height 0.
 SEAT_CLEARANCE = 0.09
 
 
-def place_on_floor(positions: np.ndarray, chair_height: np.ndarray | None = None,
-                   max_dangle: float = 0.05) -> np.ndarray:
-    """Shift each frame vertically so the body rests on its highest support.
+def place_on_floor(positions: np.ndarray, seat: np.ndarray | None = None,
+                   sitting: np.ndarray | None = None):
+    """Shift each frame vertically so the body rests on its support.
 
     positions: (F, 32, 3) metres, z up (only relative heights within a frame matter).
-    chair_height: optional (F,) seat height in metres (NaN where there is no chair); the seat
-    holds the pelvis SEAT_CLEARANCE above it, but a seat too high for the legs is lowered so the
-    feet hang at most ``max_dangle`` metres (the chair fits the subject).
-    Every joint ends at or above :data:`CLEARANCE` (so above the floor), and at least one support
-    touches: the lowest joint rests on the floor, or the pelvis rests on the chair.
-    Returns a new (F, 32, 3) array.
+    seat: optional (F,) seat height in metres (0 = sitting on the floor, NaN = no seat);
+    sitting: optional (F,) in [0, 1], how far the pelvis has come down onto the seat (default:
+    1 wherever there is a seat).
+    Standing (sitting 0): every joint but the hands ends at or above :data:`CLEARANCE` and the
+    lowest one touches. Seated (sitting 1): the pelvis rests SEAT_CLEARANCE above the seat unless
+    a joint other than the feet and hands would go below the floor. In between, the pelvis height
+    moves smoothly from where the feet hold it to the seat. Feet and hands are put on the floor
+    later, by IK (:mod:`mmdiff.data.synthetic.contact`). Returns the placed (F, 32, 3) array
+    (new) and the seated mask (F,) (sitting > 0.5).
     """
     rel = positions[..., 2] - positions[:, :1, 2]                       # (F, 32) above pelvis
-    lift = np.max(CLEARANCE - rel, axis=1)                              # (F,) pelvis height
-    if chair_height is not None:
-        seat = np.where(np.isnan(chair_height), -np.inf, chair_height + SEAT_CLEARANCE)
-        lift = np.maximum(lift, np.minimum(seat, lift + max_dangle))
+    need = CLEARANCE - rel                                              # (F, 32) lift per joint
+    feet, hands = np.zeros(32, bool), np.zeros(32, bool)
+    feet[list(FOOT_JOINTS)], hands[list(HAND_JOINTS)] = True, True
+    body_lift = need[:, ~(feet | hands)].max(1)                         # (F,)
+    foot_lift = need[:, feet].max(1)
+    lift = np.maximum(body_lift, foot_lift)                             # standing
+    seated = np.zeros(len(positions), bool)
+    if seat is not None:
+        has = np.isfinite(seat)
+        w = has.astype(float) if sitting is None else np.where(has, np.clip(sitting, 0, 1), 0.0)
+        on_seat = np.where(has, seat, -10.0) + SEAT_CLEARANCE           # (F,) no seat: far below
+        lowering = (1 - w) * np.maximum(foot_lift, on_seat) + w * on_seat
+        lift = np.where(w > 0, np.maximum(body_lift, lowering), lift)
+        seated = w > 0.5
     out = positions.copy()
     out[..., 2] = rel + lift[:, None]
-    return out
+    return out, seated
