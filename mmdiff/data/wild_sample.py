@@ -30,12 +30,13 @@ import numpy as np
 
 from mmdiff.atomic import write_atomic
 from mmdiff.camera import cameras_for, camera_to_world, project_to_2d, world_to_camera
-from mmdiff.data.detector import image_scale
+from mmdiff.data.gmm import image_scale
 from mmdiff.data.h36m import ACTIONS
 from mmdiff.data.halpe import halpe_from_h36m
-from mmdiff.data.motion import sample_offsets
-from mmdiff.data.programmes import PROGRAMMES, Ctx, sample_style
-from mmdiff.data.synthetic import animate, keep_in_view, subject_rng
+from mmdiff.data.synthetic import animate_in_view, subject_rng
+from mmdiff.data.synthetic.actions import PROGRAMMES
+from mmdiff.data.synthetic.body import sample_offsets
+from mmdiff.data.synthetic.programme import Ctx, sample_style
 from mmdiff.skeleton import reduce_32_to_17
 
 #: Per-point noise (px per axis at 200 px per metre), HALPE_26 order.
@@ -64,7 +65,7 @@ def video_motion(seed: int, subject: str, action: str, frames: int, fps: float) 
     style = sample_style(subject_rng(seed, subject, "style"))
     rng = subject_rng(seed, subject, "motion", ACTIONS.index(action), 1, 1000)
     motion = PROGRAMMES[action](Ctx(frames, fps, rng, style), 1)
-    return keep_in_view(animate(offsets, motion), subject)
+    return animate_in_view(offsets, motion, subject, fps=fps)
 
 
 def _ar1(rng, frames: int, shape: tuple, rho: float) -> np.ndarray:

@@ -95,7 +95,7 @@ def _inside(world: np.ndarray, subject: str, margin: float) -> np.ndarray:
 
 
 def animate_in_view(offsets: np.ndarray, motion, subject: str,
-                    margin: float = MARGIN_PX) -> np.ndarray:
+                    margin: float = MARGIN_PX, fps: float = FPS) -> np.ndarray:
     """:func:`animate` at the subject's :func:`area_centre`, the root path shrunk toward it
     (by 0.85 at a time) until all four cameras see every joint with ``margin`` px to spare.
 
@@ -103,7 +103,7 @@ def animate_in_view(offsets: np.ndarray, motion, subject: str,
     """
     centre = area_centre(subject)
     for factor in 0.85 ** np.arange(12):
-        world = animate(offsets, replace(motion, xy=motion.xy * factor + centre))
+        world = animate(offsets, replace(motion, xy=motion.xy * factor + centre), fps)
         if _inside(world, subject, margin).all():
             return world
     raise DataError(f"{subject}: motion leaves the cameras' view even at the area centre")
