@@ -3,23 +3,26 @@
 The layers in :mod:`mmdiff.models.graph` state what they compute in their docstrings and call
 these functions to compute it. Each kernel below gives the plain PyTorch expression it replaces
 (``*_plain``, used by the tests, which check both agree, and by ``mmdiff bench --kernels``, which
-times both) and the gain measured here: ``mmdiff bench --kernels`` (2-core CPU, torch 2.13,
-the released size: batch 1024, 34 nodes, 96 features; median of 20 runs, one process).
+times both) and the gain measured here: ``mmdiff --threads 1 bench --kernels --repeats 10``
+(one thread of the 2-core CPU while a training run held the other, torch 2.13, the released size:
+batch 1024, 34 nodes, 96 features; median of 10 alternating runs in one process; 2026-12-05).
 
 ==============================  =============================================  ===============
 kernel                          instead of                                     measured gain
 ==============================  =============================================  ===============
-:func:`dropout`                 ``F.dropout`` (a float mask from torch.rand)    see below
-:func:`linear`                  ``F.linear`` (addmm copies the bias first)      see below
-:func:`layer_norm`              autograd through mean / norm / division         see below
-:func:`attention`               softmax(q k^T / sqrt(d)) v as three ops         see below
-:func:`cheb_conv`               sum_k T_k @ x @ W_k with T_k per call           see below
-:func:`graph_linear`            fc(L @ x) in the order written                  see below
-:func:`node_linear`             fc over the node axis via two transposes        see below
-:func:`chunked`                 one pass over the whole batch                   see below
+:func:`dropout`                 ``F.dropout`` (a float mask from torch.rand)    4.67x
+:func:`linear`                  ``F.linear`` (addmm copies the bias first)      0.98x
+:func:`layer_norm`              autograd through mean / norm / division         2.89x
+:func:`attention`               softmax(q k^T / sqrt(d)) v as three ops         0.92x
+:func:`cheb_conv`               sum_k T_k @ x @ W_k with T_k per call           1.56x
+:func:`graph_linear`            fc(L @ x) in the order written                  1.20x / 1.02x
+:func:`node_linear`             fc over the node axis via two transposes        1.63x
+:func:`chunked`                 one pass over the whole batch                   1.21x
 ==============================  =============================================  ===============
 
-The measured figures are in each function's docstring. Where a kernel and its plain form differ
+``graph_linear``: 192 -> 96 / 96 -> 192. On one thread ``linear`` (0.98x) and ``attention``
+(0.92x, inference) gain nothing here; their gain with both cores is unmeasured (run the command
+above without ``--threads 1`` on an idle machine). Where a kernel and its plain form differ
 at all, it is float32 rounding (summation order); ``tests/test_kernels.py`` bounds it.
 """
 from __future__ import annotations
