@@ -105,3 +105,16 @@ def test_readme_study_tables_are_generated_from_the_stored_files(tmp_path):
     assert sync_readme(page, tmp_path, check=True) == ["demo"]
     assert sync_readme(page, tmp_path) == ["demo"]
     assert sync_readme(page, tmp_path, check=True) == [] and "| A |" in page.read_text()
+
+
+def test_interrupted_study_says_how_to_continue(monkeypatch, capsys):
+    """An interrupted run (it saved its checkpoint) ends the command with 130 and a message, no
+    traceback."""
+    import mmdiff.study as study_cli
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt("exp/studies/runs/x: interrupted and saved")
+    monkeypatch.setattr(study_cli, "run_and_store", stop)
+    assert study_cli.main(["pipelines"]) == 130
+    err = capsys.readouterr().err
+    assert "run the same command again to continue" in err and "runs/x" in err

@@ -77,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
             folder = Path(args.out) if args.out else STUDY_DIR
             print(f"### {get_study(name).title}\n\n{markdown_table(load_study(folder / f'{name}.json'))}\n")
         else:
-            path = run_and_store(name, args.exp, args.out, args.fast, seeds)
+            try:
+                path = run_and_store(name, args.exp, args.out, args.fast, seeds)
+            except KeyboardInterrupt as stop:  # the run in progress saved its checkpoint
+                print(f"mmdiff study {name}: stopped ({stop or 'interrupted'}); run the same "
+                      f"command again to continue", file=sys.stderr)
+                return 130
             print(f"{path}\n{markdown_table(load_study(path))}", file=sys.stdout, flush=True)
     return 0
