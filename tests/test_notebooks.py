@@ -14,7 +14,7 @@ from mmdiff.errors import DataError
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ORDERED = ("01_data_exploration", "02_lifter_prior", "03_forward_noising",
-           "04_cross_channel_embedding", "05_training", "06_evaluation")
+           "04_cross_channel_embedding", "05_training", "06_reverse_process", "07_evaluation")
 MAX_BYTES = 1_000_000
 MAX_LOGIC_LINES = 15
 
