@@ -91,3 +91,18 @@ def fast_label(fast: bool, source: str = "") -> str:
     if source and not source.endswith(".pth"):
         return f" [weights from {source}: not the shipped demo weights]"
     return ""
+
+
+def stored_study(name: str, study_dir: str | Path = "ckpts/studies") -> str:
+    """The table of a stored multi-seed study (``mmdiff study <name>`` writes
+    ``<study_dir>/<name>.json``) with the command that produced it, or a line saying how to
+    produce it when the file is absent. A study run with ``--fast`` is labelled as a smoke test."""
+    path = Path(study_dir) / f"{name}.json"
+    if not path.is_file():
+        return (f"{path} is not there yet: `mmdiff study {name}` trains every arm with the full "
+                f"budget and several seeds and writes it")
+    from mmdiff.study.report import load_study, markdown_table
+    doc = load_study(path)
+    fast = " [FAST: a smoke test, not a result]" if doc.get("fast") else ""
+    return f"{doc.get('title', name)}, from `{doc.get('command', 'mmdiff study ' + name)}`{fast}\n" \
+           + markdown_table(doc)

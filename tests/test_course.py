@@ -51,3 +51,7 @@ def test_fast_label_names_the_smoke_test():
     assert "FAST MODE" in course.fast_label(True)
     assert course.fast_label(False, "ckpts/demo/mmdiff.pth") == ""
     assert "not the shipped" in course.fast_label(False, "a 4-step training run")
+
+
+def test_stored_study_says_how_to_make_a_missing_one(tmp_path):
+    assert "mmdiff study ablations" in course.stored_study("ablations", tmp_path)
