@@ -97,3 +97,14 @@ def test_reflecting_a_forearm_in_depth_keeps_its_length():
     np.testing.assert_array_equal(np.delete(flipped, wrist, 0), np.delete(pose, wrist, 0))
     shift = projection_shift_px(pose, flipped)
     assert shift[wrist] > 0 and np.delete(shift, wrist).max() == 0
+
+
+def test_zero_predictor_loss_is_the_expected_noise_energy():
+    from mmdiff.analysis import loss_per_timestep, zero_predictor_loss
+    assert zero_predictor_loss() == pytest.approx(17 * 3.02)
+    sched = BetaSchedule.from_config(DiffusionConfig())
+    zero = lambda x_t, pose_2d, t: torch.zeros_like(x_t)  # noqa: E731
+    target = _target(3000)
+    losses = loss_per_timestep(zero, torch.randn(3000, 17, 2) * 0.2, target, sched, [0, 25, 50],
+                               generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(losses, zero_predictor_loss(), rtol=0.02)
