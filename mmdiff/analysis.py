@@ -93,15 +93,16 @@ def matching_timestep(rms: np.ndarray, assumed: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def start_sweep(lifter, denoiser, pose_2d, target, schedule, starts, steps: int = 2,
-                flip: bool = True) -> dict[str, list]:
+                flip: bool = True, progress: bool = False) -> dict[str, list]:
     """P1 (and x, y, z errors) of the pipeline when DDIM starts at each t in ``starts``.
 
     Each run visits ``steps`` timesteps from t_start down to 0
     (:meth:`DDIMSampler.starting_at`; min(steps, t + 1) at small t). pose_2d: (N, 17, 2),
     target: (N, 17, 3) metres. Returns {"t": [...], "P1": [...], "x": [...], "y": [...],
-    "z": [...]} in mm."""
+    "z": [...]} in mm. ``progress`` shows a bar over the starts."""
+    from tqdm.auto import tqdm
     out = {k: [] for k in ("t", "P1", *AXES)}
-    for t in starts:
+    for t in tqdm(list(starts), desc="start timesteps", disable=not progress, leave=False):
         sampler = DDIMSampler.starting_at(schedule, int(t), min(steps, int(t) + 1))
         pred = predict(lifter, denoiser, pose_2d, flip=flip, sampler=sampler)
         err = axis_errors(pred, target)
