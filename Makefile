@@ -8,7 +8,7 @@ TORCH  ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch || echo to
 SYNTH  := data/synthetic/data_3d_h36m_synth.npz
 PYTEST_ARGS ?=
 
-.PHONY: setup data lab test demo browser clean-notebooks bench
+.PHONY: setup data lab test demo browser clean-notebooks bench book
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ demo: data
 
 bench: setup
 	$(BIN)/mmdiff bench
+
+# The executed course as static HTML with its figures (book/index.html); BOOK_ARGS=--fast for small budgets.
+book: data
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m mmdiff.book --out book $(BOOK_ARGS)
 
 clean-notebooks: setup
 	$(BIN)/python -m mmdiff.notebook_hygiene notebooks/*.ipynb

@@ -24,7 +24,8 @@ _LAZY = {
 _SUBMODULES = {"skeleton", "camera", "data", "metrics", "diffusion", "models", "checkpoints",
                "config", "train", "evaluate", "inference", "viz", "cli", "errors", "bench",
                "demo", "keypoints", "atomic", "notebook_hygiene", "cpu", "runtime", "runs",
-               "ema", "optim", "typed", "wild", "plausibility", "loop", "regression"}
+               "ema", "optim", "typed", "wild", "plausibility", "loop", "regression",
+               "course", "analysis"}
 
 
 def __getattr__(name):

@@ -128,6 +128,9 @@ class EvalConfig:
     eta: float = 0.0  # DDIM stochasticity (0 = deterministic)
     hypotheses: int = 1  # hypotheses per pose, aggregated by mean
     flip: bool = True  # flip test-time augmentation
+    lifter_flip: str = "rerun"  # the lifter-alone row's flip: "rerun" the lifter on the flipped
+    #                             2D (the kit's lifter baseline) or "mirror" its unflipped output,
+    #                             which is what the refinement starts from (so flip adds nothing)
     use_ema: bool = False  # evaluate (and validate on) the EMA weights; the reference uses the
     #                        raw ones (element 0 of the checkpoint), also to pick the best epoch
     batch_size: int = 1024  # poses per test batch: the reference's P2 credits per batch

@@ -6,7 +6,9 @@
 The pipeline is the paper's: the lifter's root-centred 3D, refined by DDIM (``cfg.eval``: steps of
 a sub-schedule, eta, hypotheses) with flip test-time augmentation, through
 :func:`mmdiff.inference.predict`. With ``denoiser=None`` the lifter alone is evaluated (with flip
-TTA when ``cfg.eval.flip``: the lifter run on the flipped 2D, flipped back and averaged).
+TTA when ``cfg.eval.flip``: the lifter run on the flipped 2D, flipped back and averaged; with
+``cfg.eval.lifter_flip = "mirror"`` the mirrored *output* instead, which is exactly the pose the
+refinement starts from, so that row measures what the refinement adds).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from mmdiff.checkpoints import load_denoiser, load_lifter
 from mmdiff.config import Config
 from mmdiff.data.dataset import load_split
 from mmdiff.diffusion import BetaSchedule
-from mmdiff.errors import DataError
+from mmdiff.errors import ConfigError, DataError
 from mmdiff.inference import predict
 from mmdiff.metrics import ActionErrors
 from mmdiff.regression import regress
@@ -29,13 +31,22 @@ from mmdiff.runtime import Dist, default_device
 from mmdiff.skeleton import flip_pose
 
 
+LIFTER_FLIPS = ("rerun", "mirror")
+
+
 @torch.no_grad()
-def lift(lifter: torch.nn.Module, pose_2d: torch.Tensor, flip: bool = False) -> torch.Tensor:
-    """The lifter alone. pose_2d: (B, 17, 2) normalised. Returns (B, 17, 3) root-relative metres;
-    with ``flip`` the mean of the prediction and the un-flipped prediction on the flipped input."""
+def lift(lifter: torch.nn.Module, pose_2d: torch.Tensor, flip: bool = False,
+         mode: str = "rerun") -> torch.Tensor:
+    """The lifter alone. pose_2d: (B, 17, 2) normalised. Returns (B, 17, 3) root-relative metres.
+
+    With ``flip`` and mode "rerun": the mean of the prediction and the un-flipped prediction on
+    the flipped input. Mode "mirror" mirrors the prediction itself, as the refinement's mirrored
+    start does (mirror, then mirror back: the plain prediction, the refinement's x_T)."""
+    if mode not in LIFTER_FLIPS:
+        raise ConfigError(f"eval.lifter_flip: expected one of {LIFTER_FLIPS}, found {mode!r}")
     out = lifter(pose_2d)  # (B, 17, 3)
     out = out - out[:, :1]
-    if flip:
+    if flip and mode == "rerun":
         mirrored = lifter(flip_pose(pose_2d))  # (B, 17, 3) of the mirrored person
         mirrored = flip_pose(mirrored - mirrored[:, :1])  # back to the original side
         out = (out + mirrored) / 2
@@ -68,7 +79,7 @@ def predict_poses(cfg: Config, lifter: torch.nn.Module, denoiser: torch.nn.Modul
     for i in tqdm(starts, desc=desc, disable=not progress, leave=False):
         chunk = pose_2d[i:i + e.batch_size].to(device)  # (b, 17, 2)
         if denoiser is None:
-            pred = lift(lifter, chunk, flip=e.flip)
+            pred = lift(lifter, chunk, flip=e.flip, mode=e.lifter_flip)
         elif cfg.train.objective == "regression":                   # the control, one pass
             pred = regress(cfg, lifter, denoiser, chunk)
         else:

@@ -1,9 +1,10 @@
 """End-to-end: a notebook runs in JupyterLab in a real browser and its widgets redraw the figures.
 
 Starts JupyterLab headless on a free loopback port (token auth, autosave off, settings and
-checkpoints in the test's temp dir), opens ``notebooks/03_forward_noising.ipynb`` in Debian's
-Chromium through Playwright, runs all cells, moves the timestep slider, checks that a plotly
-figure changed and that no cell raised, and saves a screenshot under the test's temp dir.
+checkpoints in the test's temp dir), opens a notebook in Debian's Chromium through Playwright,
+runs all cells, moves a slider, checks that a plotly figure changed and that no cell raised, and
+saves a screenshot under the test's temp dir. Two notebooks: ``03_forward_noising`` (the timestep
+slider of the noised pose) and ``06_reverse_process`` (the stage slider of the DDIM step-through).
 Skipped with the reason when Chromium (``make browser`` installs it) or Playwright is missing.
 The committed notebook is never written: the test checks its bytes afterwards.
 """
@@ -23,6 +24,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "notebooks/03_forward_noising.ipynb"
+#: (notebook, the text of the slider the test drags)
+CASES = [(NOTEBOOK, "timestep"), ("notebooks/06_reverse_process.ipynb", "stage")]
 CHROMIUM = Path("/usr/bin/chromium")
 RUN_TIMEOUT_S = 300
 
@@ -69,7 +72,9 @@ def _write_settings(root: Path) -> Path:
 def jupyterlab(tmp_path):
     _requirements()
     port, token = _free_port(), secrets.token_hex(16)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     env = dict(os.environ, MMDIFF_FAST="1", JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               PYTHONPATH=path,                                     # this checkout's mmdiff
                JUPYTER_CONFIG_DIR=str(tmp_path / "config"), PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
@@ -125,11 +130,14 @@ def _run_all(page) -> None:
                 + page.evaluate(_OUTPUT_TEXT_JS)[-3000:])
 
 
-def test_notebook_runs_and_slider_redraws(jupyterlab, tmp_path):
+@pytest.mark.parametrize("notebook, slider_text", CASES, ids=["03_timestep", "06_stage"])
+def test_notebook_runs_and_slider_redraws(jupyterlab, tmp_path, notebook, slider_text):
     from playwright.sync_api import sync_playwright
 
     url, token = jupyterlab
-    before = (REPO / NOTEBOOK).read_bytes()
+    if not (REPO / notebook).exists():
+        pytest.skip(f"{notebook} is missing")
+    before = (REPO / notebook).read_bytes()
     with sync_playwright() as pw:
         # Playwright takes the profile directory (--user-data-dir) as a persistent context.
         browser = pw.chromium.launch_persistent_context(
@@ -140,7 +148,7 @@ def test_notebook_runs_and_slider_redraws(jupyterlab, tmp_path):
                 "--disable-sync"])
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()
-            page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}")
+            page.goto(f"{url}/lab/tree/{notebook}?token={token}")
             page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
             dialog = page.locator(".jp-Dialog .jp-mod-accept")          # kernel picker, if asked
             try:
@@ -154,7 +162,7 @@ def test_notebook_runs_and_slider_redraws(jupyterlab, tmp_path):
 
             text = page.evaluate(_OUTPUT_TEXT_JS)
             assert "Traceback" not in text, f"a cell raised:\n{text[-3000:]}"
-            slider = page.locator(".widget-slider", has_text="timestep").first
+            slider = page.locator(".widget-slider", has_text=slider_text).first
             slider.scroll_into_view_if_needed()
             page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0",
                                    timeout=60_000)
@@ -172,9 +180,9 @@ def test_notebook_runs_and_slider_redraws(jupyterlab, tmp_path):
             page.wait_for_timeout(500)
             text_after = page.evaluate(_OUTPUT_TEXT_JS)                 # a failing callback
 
-            page.screenshot(path=str(tmp_path / "03_forward_noising.png"))
+            page.screenshot(path=str(tmp_path / f"{Path(notebook).stem}.png"))
         finally:
             browser.close()
     assert plots_after != plots_before, "moving the slider did not change any plotly figure"
     assert "Traceback" not in text_after, f"a widget callback raised:\n{text_after[-3000:]}"
-    assert (REPO / NOTEBOOK).read_bytes() == before, f"{NOTEBOOK} was written by the browser run"
+    assert (REPO / notebook).read_bytes() == before, f"{notebook} was written by the browser run"

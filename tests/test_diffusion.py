@@ -339,3 +339,19 @@ def test_step_follows_ddim_equations_12_and_16(linear, generator):
 
 def test_sampler_repr_names_the_steps(linear):
     assert "[6, 0]" in repr(DDIMSampler(linear))
+
+
+def test_starting_at_visits_from_the_given_timestep_down_to_zero(linear):
+    paper = DDIMSampler(linear, num_inference_steps=2, schedule_steps=12)
+    assert DDIMSampler.starting_at(linear, 6, 2).timesteps() == paper.timesteps() == [6, 0]
+    assert DDIMSampler.starting_at(linear, 6, 3).timesteps() == [6, 3, 0]
+    assert DDIMSampler.starting_at(linear, 20, 1).timesteps() == [20]
+    assert DDIMSampler.starting_at(linear, 0, 1).pairs() == [(0, -1)]
+    x = torch.randn(4, 17, 5, generator=torch.Generator().manual_seed(1))
+    model = lambda x_t, t: 0.1 * x_t + 0.01 * t[:, None, None]  # noqa: E731
+    torch.testing.assert_close(DDIMSampler.starting_at(linear, 6, 2).sample(model, x),
+                               paper.sample(model, x))
+    with pytest.raises(ConfigError, match="t_start"):
+        DDIMSampler.starting_at(linear, linear.num_steps, 2)
+    with pytest.raises(ConfigError, match="num_inference_steps"):
+        DDIMSampler.starting_at(linear, 2, 4)

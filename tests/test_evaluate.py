@@ -84,3 +84,25 @@ def test_demo_checkpoints_reproduce_their_recorded_accuracy(monkeypatch):
         errors = evaluate_models(cfg, lifter, denoiser, test, device="cpu")
         assert errors.average()[0] == pytest.approx(table["Average"][0], abs=0.05), name
         assert errors.average()[1] == pytest.approx(table["Average"][1], abs=0.05), name
+
+
+def test_lifter_flip_mirror_starts_where_the_refinement_starts():
+    """eval.lifter_flip = "mirror": the lifter row is the refinement's start x_T (its xyz), the
+    default "rerun" keeps the lifter run on the flipped 2D."""
+    from mmdiff.errors import ConfigError
+    from mmdiff.inference import flip_uvxyz, lift_uvxyz
+    lifter, samples = tiny_lifter(), tiny_samples(7)
+    x = torch.as_tensor(samples.pose_2d)
+    with torch.no_grad():
+        start = lift_uvxyz(lifter, x)[..., 2:]                           # (B, 17, 3)
+    start_mirrored = flip_uvxyz(flip_uvxyz(lift_uvxyz(lifter, x).detach()))[..., 2:]
+    torch.testing.assert_close(lift(lifter, x, flip=True, mode="mirror"), start)
+    torch.testing.assert_close(start_mirrored, start)
+    cfg = Config()
+    assert cfg.eval.lifter_flip == "rerun"
+    mirror = predict_poses(with_eval(cfg, lifter_flip="mirror"), lifter, None, samples.pose_2d)
+    rerun = predict_poses(cfg, lifter, None, samples.pose_2d)
+    np.testing.assert_allclose(mirror, start.numpy(), atol=1e-6)
+    assert np.abs(mirror - rerun).max() > 1e-4
+    with pytest.raises(ConfigError, match="lifter_flip"):
+        lift(lifter, x, flip=True, mode="both")

@@ -13,8 +13,8 @@ from mmdiff import notebook_hygiene as hygiene
 from mmdiff.errors import DataError
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-ORDERED = ("01_data_exploration", "02_lifter_prior", "03_forward_noising",
-           "04_cross_channel_embedding", "05_training", "06_evaluation")
+ORDERED = ("00_quick_start", "01_data_exploration", "02_lifter_prior", "03_forward_noising",
+           "04_cross_channel_embedding", "05_training", "06_reverse_process", "07_evaluation")
 MAX_BYTES = 1_000_000
 MAX_LOGIC_LINES = 15
 

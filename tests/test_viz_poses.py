@@ -157,3 +157,16 @@ def test_side_by_side_mixed_joint_counts(rng):
     fig, _ = viz.poses_side_by_side({"32 joints": rng.normal(size=(32, 3)),
                                      "17 joints": rng.normal(size=(17, 3))}, coords="world")
     assert len(fig.data) == 8
+
+
+def test_side_by_side_refits_its_cube_when_the_pose_moves(poses):
+    """A pose far from the first is not cropped after update (issue 12: the rank slider)."""
+    p3 = poses[0]
+    view = viz.poses_side_by_side({"GT": p3, "lifter": p3})
+    eye = view.fig.layout.scene.camera.eye.y
+    far = p3 * 3 + 2.0                                                    # display x = pose x
+    view.update({"GT": far, "lifter": far})
+    for scene in (view.fig.layout.scene, view.fig.layout.scene2):
+        lo, hi = scene.xaxis.range
+        assert lo <= far[:, 0].min() and hi >= far[:, 0].max()
+    assert view.fig.layout.scene.camera.eye.y == eye                     # the viewing angle stays

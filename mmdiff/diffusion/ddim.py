@@ -94,6 +94,27 @@ class DDIMSampler:
             raise ConfigError(f"DDIMSampler: alpha-bar is 0 at a visited timestep of {self._seq} "
                               f"({schedule.kind} schedule); x_0 cannot be predicted there")
 
+    @classmethod
+    def starting_at(cls, schedule: BetaSchedule, t_start: int, num_inference_steps: int = 2,
+                    eta: float = 0.0, noise_scale=None) -> "DDIMSampler":
+        """A sampler whose first visited timestep is ``t_start``: n timesteps spread evenly from
+        t_start down to 0, ``round(linspace(t_start, 0, n))`` (distinct; n = 1 visits t_start only). For t_start = 6, n = 2
+        this is the paper's [6, 0] (2 of 12). t_start: 0 <= t_start < T; 1 <= n <= t_start + 1.
+        """
+        if not isinstance(t_start, (int, np.integer)) or isinstance(t_start, bool) \
+                or not 0 <= t_start < schedule.num_steps:
+            raise ConfigError(f"DDIMSampler.starting_at: t_start must be an integer in "
+                              f"0..{schedule.num_steps - 1}, found {t_start!r}")
+        if not isinstance(num_inference_steps, (int, np.integer)) \
+                or not 1 <= num_inference_steps <= t_start + 1:
+            raise ConfigError(f"DDIMSampler.starting_at: num_inference_steps must be in "
+                              f"1..{t_start + 1} (t_start + 1), found {num_inference_steps!r}")
+        seq = sorted({int(round(v)) for v in np.linspace(t_start, 0, num_inference_steps)})
+        sampler = cls(schedule, num_inference_steps=len(seq), schedule_steps=t_start + 1,
+                      eta=eta, noise_scale=noise_scale)
+        sampler._seq = seq                                  # [0, ..., t_start], increasing
+        return sampler
+
     def _sequence(self) -> list[int]:
         """The visited timesteps in increasing order (the reference's ``seq``)."""
         n, S = self.num_inference_steps, self.schedule_steps
@@ -155,7 +176,7 @@ class DDIMSampler:
         """
         traj = DDIMTrajectory(xs=[x_T])
         x = x_T
-        for t, t_prev in self.pairs():
+        for t, t_prev in self.pairs():  # e.g. (6, 0), (0, -1)
             t_batch = torch.full((x.shape[0],), float(t), device=x.device)  # (B,) as the reference
             out = self.step(model_fn(x, t_batch), t, t_prev, x, generator=generator)
             x = out.x_prev

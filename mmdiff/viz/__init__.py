@@ -15,6 +15,7 @@ Modules, by topic:
     skeletons   bones by side, 3D / 2D skeleton traces, GMM ellipses, equal-aspect scenes
     poses       skeleton_3d, pose_2d, sequence_view, poses_side_by_side
     diffusion   noisy_pose_view, schedule_plot
+    reverse     reverse_step_view, hypothesis_cloud, calibration_plot, depth_flip_view
     graphs      adjacency_heatmap, cross_channel_graph, attention_heatmap, node_labels
     charts      bar_chart, per_joint_bars, per_action_bars, line_chart, histogram
     html        pose_sequence_view, write_pose_html (the page ``mmdiff predict --html`` writes)
@@ -33,6 +34,8 @@ from mmdiff.viz.graphs import (TEMPLATE_17, adjacency_heatmap, attention_heatmap
                                cross_channel_graph, node_labels)
 from mmdiff.viz.html import pose_sequence_view, write_pose_html
 from mmdiff.viz.poses import pose_2d, poses_side_by_side, sequence_view, skeleton_3d
+from mmdiff.viz.reverse import (calibration_plot, depth_flip_view, hypothesis_cloud,
+                               reverse_step_view)
 from mmdiff.viz.skeletons import skeleton_layout
 
 __all__ = ["View", "Traces", "handle_names", "LEFT_COLOR", "RIGHT_COLOR", "CENTRE_COLOR", "SIDES",
@@ -40,4 +43,5 @@ __all__ = ["View", "Traces", "handle_names", "LEFT_COLOR", "RIGHT_COLOR", "CENTR
            "noisy_pose_view", "schedule_plot", "schedule_curves", "node_labels", "TEMPLATE_17",
            "adjacency_heatmap", "cross_channel_graph", "attention_heatmap", "bar_chart",
            "per_joint_bars", "per_action_bars", "line_chart", "histogram", "pose_sequence_view",
-           "write_pose_html"]
+           "write_pose_html", "reverse_step_view", "hypothesis_cloud", "calibration_plot",
+           "depth_flip_view"]

@@ -176,7 +176,8 @@ def poses_side_by_side(poses: dict, coords: str = "camera", widget: bool = False
 
     poses: {title: (J, 3) metres} (J may differ, e.g. 32 and 17 joints); every panel shares the
     same cube so sizes compare. Handles: ``<title>/...`` per panel.
-    update(poses): same titles, new joint positions.
+    update(poses): same titles, new joint positions; the shared cube is refitted to them (the
+    view's camera angle is kept), so a pose far from the first is never cropped.
     """
     names = list(poses)
     ps = {k: display_3d(as_array(v, k, (None, 3), exact=True), coords) for k, v in poses.items()}
@@ -194,8 +195,12 @@ def poses_side_by_side(poses: dict, coords: str = "camera", widget: bool = False
         if list(poses) != names:
             raise DataError(f"poses_side_by_side.update: expected panels {names}, "
                             f"found {list(poses)}")
+        shown = {k: display_3d(as_array(poses[k], k, (None, 3), exact=True), coords)
+                 for k in names}                                         # (J, 3) each
+        axes = {a: v for a, v in cube_scene(np.concatenate(
+            [p.reshape(-1, 3) for p in shown.values()])).items() if a != "camera"}
         with fig.batch_update():
             for k in names:
-                pose = as_array(poses[k], k, (None, 3), exact=True)     # (J, 3)
-                set_skeleton_3d(traces, k, display_3d(pose, coords))
+                set_skeleton_3d(traces, k, shown[k])
+            fig.update_layout(**{s: axes for s in scenes})
     return View(fig, update)
