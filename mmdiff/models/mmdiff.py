@@ -147,6 +147,9 @@ class MMDiffDenoiser(nn.Module):
     def _readout(self, h: torch.Tensor) -> torch.Tensor:
         """4. read-out: per joint, the 2D node and the 3D node side by side, 6 -> 5 channels.
         h (B, 2J, hid) -> eps (B, J, 5)."""
+        return kernels.full_precision(self._readout_fp32, h)            # fp32 under autocast
+
+    def _readout_fp32(self, h: torch.Tensor) -> torch.Tensor:
         J = NUM_JOINTS
         out = self.gconv_output(h)                                       # (B, 2J, 3)
         out = torch.cat([out[:, :J], out[:, J:]], dim=-1)                # (B, J, 6)
