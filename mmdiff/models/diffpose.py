@@ -61,7 +61,7 @@ class DiffPoseDenoiser(nn.Module):
         x, _, t, lead = split_frames(x_t, pose_2d, t, "DiffPoseDenoiser")
         temb = self.temb(t)                                              # (B, 4*hid)
         maps = []
-        h = self.gconv_input(x)                                          # (B, 17, hid)
+        h = kernels.full_precision(self.gconv_input, x)                  # (B, 17, hid) fp32
         for attend, conv in zip(self.atten_layers, self.gconv_layers):
             if return_attention:
                 h, attn = attend(h, return_attention=True)

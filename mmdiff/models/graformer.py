@@ -70,7 +70,7 @@ class GraFormer(nn.Module):
         lead = pose_2d.shape[:-2]
         x = pose_2d.reshape(-1, NUM_JOINTS, 2)                            # (B', 17, 2)
         maps = []
-        h = self.gconv_input(x)                                          # (B', 17, hid)
+        h = kernels.full_precision(self.gconv_input, x)                  # (B', 17, hid) fp32
         for attend, conv in zip(self.atten_layers, self.gconv_layers):
             if return_attention:
                 h, attn = attend(h, return_attention=True)

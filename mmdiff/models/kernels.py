@@ -33,9 +33,9 @@ import torch.nn.functional as F
 
 from mmdiff.errors import ConfigError
 
-__all__ = ["compute_dtype", "full_precision", "random_ints", "dropout_mask", "dropout", "Dropout", "linear",
-           "layer_norm", "attention", "cheb_conv", "graph_linear", "node_linear", "chunked",
-           "CPU_CHUNK"]
+__all__ = ["compute_dtype", "full_precision", "random_ints", "dropout_mask", "dropout",
+           "Dropout", "linear", "layer_norm", "attention", "cheb_conv", "graph_linear",
+           "node_linear", "chunked", "CPU_CHUNK"]
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
