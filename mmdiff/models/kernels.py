@@ -82,8 +82,11 @@ def dropout_mask(shape, p: float, device=None, dtype=torch.float32,
     """
     bits = 8 if float(p * 256).is_integer() else 16
     thr = round(p * 2**bits) - 2**(bits - 1)                         # P(r < thr) = p
-    keep = random_ints(shape, bits, device).to(dtype).clamp_(thr - 1, thr).sub_(thr - 1)
-    return keep.mul_(1.0 / (1.0 - p)) if scaled else keep
+    exact = bits == 8 or dtype in (torch.float32, torch.float64)    # bf16 / fp16 hold 8 bits
+    work = dtype if exact else torch.float32                         # (16-bit r would round)
+    keep = random_ints(shape, bits, device).to(work).clamp_(thr - 1, thr).sub_(thr - 1)
+    keep = keep.mul_(1.0 / (1.0 - p)) if scaled else keep
+    return keep.to(dtype)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
