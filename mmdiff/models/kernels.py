@@ -21,6 +21,12 @@ kernel                          instead of                                     m
 
 The measured figures are in each function's docstring. Where a kernel and its plain form differ
 at all, it is float32 rounding (summation order); ``tests/test_kernels.py`` bounds it.
+
+Mixed precision (:mod:`mmdiff.precision`): under autocast the matrix products cast their inputs
+and weights to the autocast dtype (:func:`compute_dtype`), the layer norm keeps float32
+statistics and gradients, dropout masks stay exact, bf16 attention on a CPU avoids the fused SDPA,
+and :func:`full_precision` runs the models' embeddings and read-outs in float32;
+``tests/test_precision.py`` checks each under bf16.
 """
 from __future__ import annotations
 
