@@ -65,8 +65,12 @@ def _cmd_data_stats(args):
 
 
 def _config(args):
-    from mmdiff.config import load_config
-    return load_config(args.config, args.set or None)
+    from mmdiff.config import load_config, parse_overrides
+    overrides = parse_overrides(args.set or [])
+    if args.precision:                  # before --set: an explicit --set key wins
+        overrides = {"train.precision": args.precision, "eval.precision": args.precision,
+                     **overrides}
+    return load_config(args.config, overrides or None)
 
 
 def _run_dir(args, default_doc: str) -> Path:
@@ -163,7 +167,10 @@ def _cmd_study(args):
 def _cmd_demo(args):
     from mmdiff.demo import DemoInterrupted, run_demo
     try:
-        run_demo(exp=args.exp, out=args.out, config=args.config, overrides=args.set,
+        precision = [f"{k}.precision={args.precision}" for k in ("train", "eval")] \
+            if args.precision else []
+        run_demo(exp=args.exp, out=args.out, config=args.config,
+                 overrides=precision + (args.set or []) or None,
                  device=args.device, progress=not args.quiet, fresh=args.fresh,
                  baseline=args.baseline)
     except DemoInterrupted as err:
@@ -181,6 +188,9 @@ def _common(p: argparse.ArgumentParser, default_config: str = "demo") -> None:
     p.add_argument("--doc", default=None, help="name of this run: files go to <exp>/<doc>/")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16"],
+                   help="train.precision and eval.precision: fp32 (default, exact), bf16 "
+                        "(autocast, fp32 weights and loss), fp16 (CUDA); --resume keeps the run's")
 
 
 def _eval_options(p: argparse.ArgumentParser) -> None:

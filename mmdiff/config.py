@@ -31,6 +31,7 @@ import yaml
 from mmdiff.errors import ConfigError
 from mmdiff.models.common import DenoiserConfig
 from mmdiff.models.graformer import GraFormerConfig
+from mmdiff.precision import check_precision
 from mmdiff.typed import apply, nest
 
 PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -91,6 +92,12 @@ class TrainConfig:
     validate_every: int = 1  # run the evaluation pipeline every n epochs (0 = never)
     keep_every: int = 1  # keep ckpt_<epoch>.pth every n epochs (0 = only ckpt.pth and best.pth)
     log_every: int = 100  # write a log line every n steps
+    precision: str = "fp32"  # "fp32" (exact, the reference's), "bf16" (autocast, fp32 master
+    #                          weights, optimiser state, loss; mmdiff.precision) or "fp16" (CUDA,
+    #                          with a gradient scaler); the lifter's training uses it too
+
+    def __post_init__(self):
+        check_precision(self.precision, key="train.precision")
 
 
 @dataclass
@@ -139,6 +146,11 @@ class EvalConfig:
     average: str = "all"  # Average row: "all" 15 actions (0 for absent ones, the reference's) or
     #                       "present" (the actions seen)
     seed: int = 0  # seed of the starting noise of extra hypotheses
+    precision: str = "fp32"  # the networks' forward passes in "fp32" (exact), "bf16" or "fp16"
+    #                          (CUDA); the DDIM arithmetic stays fp32 (mmdiff.precision)
+
+    def __post_init__(self):
+        check_precision(self.precision, key="eval.precision")
 
 
 @dataclass

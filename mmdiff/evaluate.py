@@ -26,6 +26,7 @@ from mmdiff.diffusion import BetaSchedule
 from mmdiff.errors import ConfigError, DataError
 from mmdiff.inference import predict
 from mmdiff.metrics import ActionErrors
+from mmdiff.precision import autocast
 from mmdiff.regression import regress
 from mmdiff.runtime import Dist, default_device
 from mmdiff.skeleton import flip_pose
@@ -36,18 +37,23 @@ LIFTER_FLIPS = ("rerun", "mirror")
 
 @torch.no_grad()
 def lift(lifter: torch.nn.Module, pose_2d: torch.Tensor, flip: bool = False,
-         mode: str = "rerun") -> torch.Tensor:
+         mode: str = "rerun", precision: str = "fp32") -> torch.Tensor:
     """The lifter alone. pose_2d: (B, 17, 2) normalised. Returns (B, 17, 3) root-relative metres.
 
     With ``flip`` and mode "rerun": the mean of the prediction and the un-flipped prediction on
     the flipped input. Mode "mirror" mirrors the prediction itself, as the refinement's mirrored
-    start does (mirror, then mirror back: the plain prediction, the refinement's x_T)."""
+    start does (mirror, then mirror back: the plain prediction, the refinement's x_T).
+    ``precision``: the lifter's forward passes (:mod:`mmdiff.precision`); the output is float32."""
     if mode not in LIFTER_FLIPS:
         raise ConfigError(f"eval.lifter_flip: expected one of {LIFTER_FLIPS}, found {mode!r}")
-    out = lifter(pose_2d)  # (B, 17, 3)
+
+    def run(x):
+        with autocast(x.device, precision):
+            return lifter(x).float()
+    out = run(pose_2d)  # (B, 17, 3)
     out = out - out[:, :1]
     if flip and mode == "rerun":
-        mirrored = lifter(flip_pose(pose_2d))  # (B, 17, 3) of the mirrored person
+        mirrored = run(flip_pose(pose_2d))  # (B, 17, 3) of the mirrored person
         mirrored = flip_pose(mirrored - mirrored[:, :1])  # back to the original side
         out = (out + mirrored) / 2
     return out
@@ -61,7 +67,8 @@ def predict_poses(cfg: Config, lifter: torch.nn.Module, denoiser: torch.nn.Modul
 
     pose_2d: (N, 17, 2) normalised screen coordinates. Returns (N, 17, 3) float32 numpy, metres,
     root-relative. Uses ``cfg.eval`` (batch size, DDIM steps, eta, hypotheses, flip, seed) and
-    ``cfg.diffusion`` (the training schedule the DDIM sub-schedule is taken from). The paper's
+    ``cfg.diffusion`` (the training schedule the DDIM sub-schedule is taken from); the forward
+    passes in ``eval.precision`` (the regression control always in float32). The paper's
     setting (1 hypothesis, eta 0) is deterministic; with more hypotheses or eta > 0 each batch
     draws from ``eval.seed + its first index``, so the numbers depend on ``eval.batch_size``.
     """
@@ -79,7 +86,7 @@ def predict_poses(cfg: Config, lifter: torch.nn.Module, denoiser: torch.nn.Modul
     for i in tqdm(starts, desc=desc, disable=not progress, leave=False):
         chunk = pose_2d[i:i + e.batch_size].to(device)  # (b, 17, 2)
         if denoiser is None:
-            pred = lift(lifter, chunk, flip=e.flip, mode=e.lifter_flip)
+            pred = lift(lifter, chunk, flip=e.flip, mode=e.lifter_flip, precision=e.precision)
         elif cfg.train.objective == "regression":                   # the control, one pass
             pred = regress(cfg, lifter, denoiser, chunk)
         else:
@@ -94,7 +101,7 @@ def _predict_kwargs(cfg: Config) -> dict:
     e = cfg.eval
     return dict(steps=e.steps, schedule_steps=e.schedule_steps, eta=e.eta,
                 hypotheses=e.hypotheses, flip=e.flip, skip_type=e.skip_type,
-                schedule=BetaSchedule.from_config(cfg.diffusion),
+                precision=e.precision, schedule=BetaSchedule.from_config(cfg.diffusion),
                 noise_scale=tuple(cfg.diffusion.noise_scale))
 
 

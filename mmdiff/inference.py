@@ -40,6 +40,7 @@ from mmdiff.config import DiffusionConfig
 from mmdiff.diffusion import DEFAULT_NOISE_SCALE, BetaSchedule, DDIMSampler, gmm_noise, scaled_noise
 from mmdiff.errors import ConfigError, DataError
 from mmdiff.models.kernels import chunked
+from mmdiff.precision import autocast, check_precision
 from mmdiff.skeleton import NUM_JOINTS, flip_pose
 
 __all__ = ["flip_uvxyz", "lift_uvxyz", "denoise", "refine", "start_samples",
@@ -78,34 +79,41 @@ def _as_pose_2d(pose_2d, lifter) -> torch.Tensor:
     return pose_2d
 
 
-def lift_uvxyz(lifter, pose_2d: torch.Tensor) -> torch.Tensor:
+def lift_uvxyz(lifter, pose_2d: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """The reference's starting point: concat(2D, root-centred lifter(2D)).
 
     pose_2d: (B, 17, 2) normalised. Returns uvxyz (B, 17, 5), xyz in metres, root-relative.
+    ``precision``: the lifter's forward pass (:mod:`mmdiff.precision`); the output is float32.
     """
-    lifted = lifter(pose_2d)                                             # (B, 17, 3)
+    with autocast(pose_2d.device, precision):
+        lifted = lifter(pose_2d).float()                                 # (B, 17, 3)
     lifted = lifted - lifted[:, :1]                                      # root-relative
     return torch.cat([pose_2d, lifted], dim=-1)                          # (B, 17, 5)
 
 
-def denoise(denoiser, x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def denoise(denoiser, x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor,
+            precision: str = "fp32") -> torch.Tensor:
     """eps_theta(x_t, 2D, t) for inference: x_t (N, 17, 5), pose_2d (N, 17, 2), t (N,).
 
     Without autograd on the CPU the batch runs in chunks that stay in the cache
-    (:func:`mmdiff.models.kernels.chunked`); elsewhere in one pass. Returns (N, 17, 5).
+    (:func:`mmdiff.models.kernels.chunked`); elsewhere in one pass. ``precision``: the network's
+    forward pass (:mod:`mmdiff.precision`). Returns (N, 17, 5) float32.
     """
-    return chunked(denoiser, x_t, pose_2d, t)
+    with autocast(x_t.device, precision):
+        return chunked(denoiser, x_t, pose_2d, t).float()
 
 
 def refine(denoiser, sampler: DDIMSampler, x_T: torch.Tensor, pose_2d: torch.Tensor,
-           generator: torch.Generator | None = None, return_trajectory: bool = False):
+           generator: torch.Generator | None = None, return_trajectory: bool = False,
+           precision: str = "fp32"):
     """DDIM refinement of x_T conditioned on the 2D pose.
 
     x_T: (N, 17, 5) uvxyz at the sampler's first timestep; pose_2d: (N, 17, 2) the condition.
+    ``precision``: the denoiser's forward passes; the sampler's arithmetic stays float32.
     Returns the final uvxyz (N, 17, 5), or the sampler's trajectory when ``return_trajectory``.
     """
     def eps_theta(x_t, t):                                               # (N, 17, 5), (N,)
-        return denoise(denoiser, x_t, pose_2d, t)
+        return denoise(denoiser, x_t, pose_2d, t, precision)
     return sampler.sample(eps_theta, x_T, generator=generator, return_trajectory=return_trajectory)
 
 
@@ -144,7 +152,8 @@ def predict_hypotheses(lifter, denoiser, pose_2d, steps: int = 2, schedule_steps
                        schedule: BetaSchedule | None = None,
                        generator: torch.Generator | None = None, skip_type: str = "uniform",
                        noise_scale=DEFAULT_NOISE_SCALE, gmm=None, start_noise: bool | None = None,
-                       sampler: DDIMSampler | None = None) -> torch.Tensor:
+                       sampler: DDIMSampler | None = None,
+                       precision: str = "fp32") -> torch.Tensor:
     """Every hypothesis of the evaluation pipeline, each from its own starting noise.
 
     Args:
@@ -161,12 +170,15 @@ def predict_hypotheses(lifter, denoiser, pose_2d, steps: int = 2, schedule_steps
             normalised units): the u, v starting noise is scaled by a drawn kernel's spread.
         start_noise: add starting noise; None = only when hypotheses > 1, so that one hypothesis
             is exactly the reference pipeline.
+        precision: "fp32" (exact), "bf16" or "fp16" for the networks' forward passes
+            (:mod:`mmdiff.precision`); the sampler, flip and averaging stay float32.
 
     Returns: (S, B, 17, 3) root-relative 3D poses in metres.
     """
     if not isinstance(hypotheses, (int, np.integer)) or isinstance(hypotheses, bool) \
             or hypotheses < 1:
         raise ConfigError(f"hypotheses must be a positive integer, found {hypotheses!r}")
+    check_precision(precision, key="precision")
     if len(tuple(noise_scale)) != 5:
         raise ConfigError(f"noise_scale: expected 5 stds (u, v, x, y, z), found {noise_scale!r}")
     if sampler is None:
@@ -179,7 +191,7 @@ def predict_hypotheses(lifter, denoiser, pose_2d, steps: int = 2, schedule_steps
     with _eval_mode(lifter, denoiser):
         pose_2d = _as_pose_2d(pose_2d, lifter)
         B = pose_2d.shape[0]
-        uvxyz = lift_uvxyz(lifter, pose_2d)                              # (B, 17, 5)
+        uvxyz = lift_uvxyz(lifter, pose_2d, precision)                   # (B, 17, 5)
         noisy = start_noise if start_noise is not None else S > 1
         if noisy:
             x_T = start_samples(uvxyz, sampler, S, generator, noise_scale, gmm)  # (S, B, 17, 5)
@@ -188,9 +200,11 @@ def predict_hypotheses(lifter, denoiser, pose_2d, steps: int = 2, schedule_steps
         x_T = x_T.reshape(S * B, *uvxyz.shape[1:])                       # (S*B, 17, 5)
         cond = pose_2d.repeat(S, 1, 1)                                   # (S*B, 17, 2)
 
-        out = _xyz_root_relative(refine(denoiser, sampler, x_T, cond, generator))  # (S*B, 17, 3)
+        out = _xyz_root_relative(refine(denoiser, sampler, x_T, cond, generator,
+                                        precision=precision))            # (S*B, 17, 3)
         if flip:
-            mirrored = refine(denoiser, sampler, flip_uvxyz(x_T), flip_pose(cond), generator)
+            mirrored = refine(denoiser, sampler, flip_uvxyz(x_T), flip_pose(cond), generator,
+                              precision=precision)
             mirrored = flip_pose(_xyz_root_relative(mirrored))           # back to the original side
             out = (out + mirrored) / 2
     return out.reshape(S, B, NUM_JOINTS, 3)                              # (S, B, 17, 3)
@@ -200,7 +214,8 @@ def predict(lifter, denoiser, pose_2d, steps: int = 2, schedule_steps: int = 12,
             eta: float = 0.0, hypotheses: int = 1, flip: bool = True,
             schedule: BetaSchedule | None = None, generator: torch.Generator | None = None,
             skip_type: str = "uniform", noise_scale=DEFAULT_NOISE_SCALE, gmm=None,
-            start_noise: bool | None = None, sampler: DDIMSampler | None = None) -> torch.Tensor:
+            start_noise: bool | None = None, sampler: DDIMSampler | None = None,
+            precision: str = "fp32") -> torch.Tensor:
     """3D poses from 2D: the reference evaluation pipeline, hypotheses aggregated by mean.
 
     pose_2d: (B, 17, 2) normalised screen coordinates. Returns (B, 17, 3) root-relative poses in
@@ -211,7 +226,8 @@ def predict(lifter, denoiser, pose_2d, steps: int = 2, schedule_steps: int = 12,
                               schedule_steps=schedule_steps, eta=eta, hypotheses=hypotheses,
                               flip=flip, schedule=schedule, generator=generator,
                               skip_type=skip_type, noise_scale=noise_scale, gmm=gmm,
-                              start_noise=start_noise, sampler=sampler).mean(dim=0)
+                              start_noise=start_noise, sampler=sampler,
+                              precision=precision).mean(dim=0)
 
 
 @dataclass(frozen=True)

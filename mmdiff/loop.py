@@ -6,7 +6,8 @@ its data and validation, epochs of seeded batches, checkpoints every epoch and o
     result = trainer.fit()                                  # FitResult
 
 The losses and the entry points (``fit``, ``fit_lifter``) are in :mod:`mmdiff.train`; run folders
-and resume in :mod:`mmdiff.runs`; seeds and processes in :mod:`mmdiff.runtime`.
+and resume in :mod:`mmdiff.runs`; seeds and processes in :mod:`mmdiff.runtime`; ``train.precision``
+(forward passes under autocast, the step in float32) in :mod:`mmdiff.precision`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from mmdiff.config import Config
 from mmdiff.data.dataset import PoseDataset
 from mmdiff.ema import EMA
 from mmdiff.optim import StepDecay
+from mmdiff.precision import autocast, check_precision, make_scaler, optimizer_step
 from mmdiff.runs import Position, RunFolder, StopSignal, restore_state, save_state
 from mmdiff.runtime import Dist, derive_seed, epoch_batches
 
@@ -86,6 +88,9 @@ class Trainer:
     def __post_init__(self):
         model = self.stage.model   # the released layout's unused heads are frozen: DDP skips them
         self.ddp = torch.nn.parallel.DistributedDataParallel(model) if self.dist.active else model
+        self.precision = check_precision(self.cfg.train.precision, self.dist.device,
+                                         "train.precision")
+        self.scaler = make_scaler(self.dist.device, self.precision)   # fp16 only (not saved)
 
     def fit(self, max_steps: int | None = None) -> FitResult:
         """Train from ``self.pos`` to the last epoch; checkpoint every epoch and on a stop signal.
@@ -147,12 +152,9 @@ class Trainer:
         generator = torch.Generator().manual_seed(derive_seed(seed, epoch, batch_index, 2))
         batch = {k: v.to(self.dist.device) for k, v in batch.items()}
         self.ddp.train()
-        loss = s.loss(self.ddp, batch, generator, self.dist)
-        s.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if s.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(s.model.parameters(), s.grad_clip)
-        s.optimizer.step()
+        with autocast(self.dist.device, self.precision):                # fp32: no autocast
+            loss = s.loss(self.ddp, batch, generator, self.dist).float()
+        optimizer_step(loss, s.optimizer, s.model.parameters(), s.grad_clip, self.scaler)
         if s.ema is not None:
             s.ema.update(s.model)
         return float(loss.detach())

@@ -66,6 +66,7 @@ def _sampler_kwargs(cfg: Config) -> dict:
     d, e = cfg.diffusion, cfg.eval
     return dict(steps=e.steps, schedule_steps=e.schedule_steps, eta=e.eta, hypotheses=e.hypotheses,
                 flip=e.flip, skip_type=e.skip_type, noise_scale=tuple(d.noise_scale),
+                precision=e.precision,
                 schedule=BetaSchedule.make(d.beta_schedule, d.beta_start, d.beta_end, d.num_steps))
 
 
@@ -85,7 +86,8 @@ def lift(cfg: Config, lifter, denoiser, pose_2d: np.ndarray, device=None) -> np.
     for i in range(0, len(pose_2d), cfg.eval.batch_size):
         chunk = pose_2d[i:i + cfg.eval.batch_size].to(device)               # (b, 17, 2)
         if denoiser is None:
-            out.append(lift_only(lifter, chunk, flip=cfg.eval.flip)[None])  # (1, b, 17, 3)
+            out.append(lift_only(lifter, chunk, flip=cfg.eval.flip,
+                                 precision=cfg.eval.precision)[None])        # (1, b, 17, 3)
         else:
             g = torch.Generator(device=device).manual_seed(cfg.eval.seed + i)
             out.append(predict_hypotheses(lifter, denoiser, chunk, generator=g, **kwargs))

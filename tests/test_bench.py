@@ -31,9 +31,26 @@ def test_bench_reports_every_row_on_cpu(capsys, restore_threads, via_cli):
         assert bench.main(argv) == 0
     out = capsys.readouterr().out
     for name in ("lifter forward", "denoiser forward", "training step", "predict, no flip",
-                 "predict, flip", "peak memory of one training step (batch 4)"):
+                 "predict, flip", "peak memory of one training step (batch 4, fp32)"):
         assert name in out
     assert "poses/s" in out and "device cpu (CPU, 1 threads)" in out
+
+
+def test_bench_precision_bf16_adds_a_column_and_its_ratio(capsys, restore_threads):
+    argv = ["--device", "cpu", "--batch", "4", "--repeats", "1", "--threads", "1",
+            "--precision", "bf16"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"poses/s\s+fp32\s+bf16\s+bf16/fp32", out)
+    rows = [line for line in out.splitlines() if re.search(r"\d\.\d\dx", line)]
+    assert len(rows) == 5                                    # every row has its bf16 / fp32 ratio
+    assert "(batch 4, bf16)" in out
+
+
+def test_bench_rejects_fp16_on_the_cpu(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--device", "cpu", "--batch", "2", "--repeats", "1", "--precision", "fp16"])
+    assert "fp16 needs a CUDA device" in capsys.readouterr().err
 
 
 def test_bench_rejects_bad_arguments():
@@ -105,10 +122,16 @@ def test_bench_side_by_side_with_a_reference_checkout(tmp_path, restore_threads)
     with torch.no_grad():                        # the stand-in answers 0 (lifter) and 7 (eps)
         expected = max(lifter(pose_2d).abs().max().item(),
                        (denoiser(x_t, pose_2d, t) - 7).abs().max().item())
-    rows, diff = reference_rows(tmp_path, lifter, denoiser, x_t, pose_2d, t, target, repeats=1)
-    assert diff == pytest.approx(expected, rel=1e-6) and diff > 0.1
-    assert [name for name, *_ in rows] == ["lifter forward", "denoiser forward", "training step"]
-    assert all(ref > 0 and mine > 0 for _, ref, mine in rows)
+    rows, diffs = reference_rows(tmp_path, lifter, denoiser, x_t, pose_2d, t, target, repeats=1,
+                                 precisions=("fp32", "bf16"))
+    assert diffs["fp32"] == pytest.approx(expected, rel=1e-6) and diffs["fp32"] > 0.1
+    assert diffs["bf16"] == pytest.approx(expected, rel=0.05)   # bf16's rounding only
+    assert [name for name, *_ in rows] == ["lifter forward", "denoiser forward", "training step",
+                                           "predict, flip"]
+    assert all(len(row) == 4 and all(v > 0 for v in row[1:]) for row in rows)
+    from mmdiff.bench.reference import format_reference
+    table = format_reference(rows, diffs)
+    assert "mmdiff fp32" in table and "mmdiff bf16" in table and "bf16 ratio" in table
     assert not any(name == "models" or name.startswith("models.") for name in sys.modules)
 
 

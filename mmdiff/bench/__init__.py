@@ -4,6 +4,7 @@
     mmdiff bench --device cpu --batch 256 --repeats 5
     mmdiff bench --device cpu --reference ~/src/monoMotionDiff   # side by side with the reference
     mmdiff bench --kernels                            # each speed kernel against its plain form
+    mmdiff bench --device cpu --precision bf16 --reference DIR   # reference fp32, kit fp32, bf16
 
 Default report (:mod:`~mmdiff.bench.throughput`; models at the released size, random weights;
 speed does not depend on the values):
@@ -19,6 +20,9 @@ sensitive to other processes sharing the CPU). The peak memory of one training s
 per device: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the growth of the process's
 peak resident set (VmHWM, reset through /proc/self/clear_refs where Linux allows it).
 
+``--precision bf16`` (or fp16 on CUDA) adds a column: the same rows in that precision
+(:mod:`mmdiff.precision`), run in turn with the fp32 ones, and their ratio to fp32.
+
 ``--reference DIR`` (:mod:`~mmdiff.bench.reference`) prints only the side-by-side table: the
 reference's own speed depends on what ran before it in the process, so it starts from a fresh
 one. ``--kernels`` (:mod:`~mmdiff.bench.kernels`) prints the kernel table and the allocator's
@@ -32,6 +36,7 @@ import torch
 
 from mmdiff.cpu import keep_freed_memory, set_threads
 from mmdiff.errors import MmdiffError
+from mmdiff.precision import check_precision
 
 
 def _devices(arg: str, ap: argparse.ArgumentParser) -> list[torch.device]:
@@ -41,6 +46,11 @@ def _devices(arg: str, ap: argparse.ArgumentParser) -> list[torch.device]:
     if device.type == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: CUDA is not available on this machine")
     return [device]
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"CPU, {torch.get_num_threads()} threads"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="instead, time the kit side by side with the reference implementation, "
                          "imported from a checkout of jjkislele/monoMotionDiff at DIR (needs "
                          "einops)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                    help="also time the kit in this precision, beside fp32 (bf16: autocast, "
+                         "fp32 weights; fp16: CUDA only; see mmdiff.precision)")
     ap.add_argument("--kernels", action="store_true",
                     help="instead, time each speed kernel against the plain PyTorch it replaces "
                          "(CPU, released size; --repeats runs each, median)")
@@ -86,17 +99,22 @@ def _run(args, ap) -> int:
         return 0
     if args.reference is not None:
         reference.load_reference(args.reference)        # fail now, before any timing
+    precisions = ("fp32",) if args.precision == "fp32" else ("fp32", args.precision)
     for device in _devices(args.device, ap):
+        for p in precisions:
+            check_precision(p, device, "--precision")
         if args.reference is not None:      # the side-by-side table only, from a fresh process
             lifter, denoiser = throughput.released_models(device, args.kind)
             from mmdiff.bench.timing import make_inputs
             table = reference.format_reference(*reference.reference_rows(
-                args.reference, lifter, denoiser, *make_inputs(args.batch, device), args.repeats))
-            print(f"device {device}, batch {args.batch}, torch {torch.__version__}\n{table}",
-                  flush=True)
+                args.reference, lifter, denoiser, *make_inputs(args.batch, device), args.repeats,
+                precisions))
+            print(f"device {device} ({_device_name(device)}), batch {args.batch}, torch "
+                  f"{torch.__version__}\n{table}", flush=True)
         else:
-            rows, peak = throughput.bench_device(device, args.batch, args.repeats, args.kind)
-            print(throughput.format_report(device, args.batch, rows, peak), flush=True)
+            rows, peaks = throughput.bench_device(device, args.batch, args.repeats, args.kind,
+                                                  precisions)
+            print(throughput.format_report(device, args.batch, rows, peaks), flush=True)
     return 0
 
 

@@ -2,7 +2,10 @@
 
 The reference (a checkout of github.com/jjkislele/monoMotionDiff; it needs ``einops``) is imported
 from DIR at run time, in the same process, on the same weights and inputs; runs alternate so that
-load from other processes hits both alike. No reference code is part of this kit.
+load from other processes hits both alike. The reference runs in float32 (it has no mixed
+precision); the kit in each precision of ``--precision`` (fp32, and bf16 when asked). The predict
+row drives the reference's networks with the kit's pipeline (lifter, DDIM 2 of 12, flip TTA, the
+CPU chunks). No reference code is part of this kit.
 """
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ from pathlib import Path
 
 import torch
 
-from mmdiff.bench.timing import alternate, training_step_fn
+from mmdiff.bench.timing import alternate_many, training_step_fn
 from mmdiff.errors import ConfigError
-from mmdiff.inference import denoise
+from mmdiff.inference import denoise, predict
+from mmdiff.precision import autocast
 from mmdiff.models.mmdiff import cross_channel_edges
 from mmdiff.skeleton import EDGES_17
 
@@ -48,11 +52,15 @@ def load_reference(path: str | Path):
     return RefGraFormer, DiffModel, adj_mx_from_edges
 
 
-def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int):
-    """Time the reference beside the kit's models (same weights, inputs, device).
+def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int,
+                   precisions=("fp32",)):
+    """Time the reference (float32, as it is written) beside the kit's models in each of
+    ``precisions`` (same weights, inputs, device).
 
-    Returns rows (name, reference poses/s, kit poses/s) and the largest |reference - kit| of the
-    lifter and denoiser outputs. Both models run alternately after one warm-up call each.
+    Returns (rows, diffs): rows (name, reference poses/s, kit poses/s per precision...) for the
+    lifter forward, denoiser forward, training step and predict (flip TTA; the reference's
+    networks driven by the kit's pipeline), and per precision the largest |reference - kit| of
+    the lifter and denoiser outputs. The variants of a row run in turn after a warm-up each.
     """
     RefGraFormer, DiffModel, adj_from_edges = load_reference(path)
     device, batch = x_t.device, x_t.shape[0]
@@ -71,38 +79,62 @@ def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int
     lifter.eval(), denoiser.eval()
     mask = torch.ones(1, 1, 17, dtype=torch.bool, device=device)
     ref_eps = lambda x, c, tt: ref_den(x[:, None], c[:, None], mask, tt.float())[:, 0]  # noqa
+    ref_lift = _Called(ref_lifter, lambda p: ref_lifter(p, mask))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    rows = []
+
+    def lift(p):
+        def run():
+            with autocast(device, p):
+                return lifter(pose_2d).float()
+        return run
+
+    rows, diffs = [], {}
     with torch.no_grad():
-        diff = max((ref_lifter(pose_2d, mask) - lifter(pose_2d)).abs().max().item(),
-                   (ref_eps(x_t, pose_2d, t) - denoise(denoiser, x_t, pose_2d, t)).abs().max()
-                   .item())
-        rows.append(("lifter forward", *alternate(lambda: ref_lifter(pose_2d, mask),
-                                                  lambda: lifter(pose_2d), repeats, sync)))
-        rows.append(("denoiser forward", *alternate(lambda: ref_eps(x_t, pose_2d, t),
-                                                    lambda: denoise(denoiser, x_t, pose_2d, t),
-                                                    repeats, sync)))
-    ref_step = training_step_fn(_Called(ref_den, ref_eps), x_t, pose_2d, t, target)
-    kit_step = training_step_fn(denoiser, x_t, pose_2d, t, target)
-    rows.append(("training step", *alternate(ref_step, kit_step, repeats, sync)))
+        for p in precisions:
+            diffs[p] = max((ref_lift(pose_2d) - lift(p)()).abs().max().item(),
+                           (ref_eps(x_t, pose_2d, t) - denoise(denoiser, x_t, pose_2d, t, p))
+                           .abs().max().item())
+        rows.append(("lifter forward", *alternate_many(
+            [lambda: ref_lift(pose_2d)] + [lift(p) for p in precisions], repeats, sync)))
+        rows.append(("denoiser forward", *alternate_many(
+            [lambda: ref_eps(x_t, pose_2d, t)]
+            + [(lambda p: lambda: denoise(denoiser, x_t, pose_2d, t, p))(p) for p in precisions],
+            repeats, sync)))
+    ref_den_called = _Called(ref_den, ref_eps)
+    steps = [training_step_fn(ref_den_called, x_t, pose_2d, t, target)]
+    steps += [training_step_fn(denoiser, x_t, pose_2d, t, target, p) for p in precisions]
+    rows.append(("training step", *alternate_many(steps, repeats, sync)))
+    ref_den.eval(), denoiser.eval()
+    rows.append(("predict, flip", *alternate_many(
+        [lambda: predict(ref_lift, ref_den_called, pose_2d)]
+        + [(lambda p: lambda: predict(lifter, denoiser, pose_2d, precision=p))(p)
+           for p in precisions], repeats, sync)))
     denoiser.eval()
-    return [(name, batch / a, batch / b) for name, a, b in rows], diff
+    return [(name, *(batch / s for s in seconds)) for name, *seconds in rows], diffs
 
 
 class _Called(torch.nn.Module):
-    """The reference denoiser behind the kit's call signature eps(x_t, pose_2d, t)."""
+    """A reference network behind the kit's call signature (lifter(pose_2d), denoiser
+    eps(x_t, pose_2d, t))."""
 
     def __init__(self, module, call):
         super().__init__()
         self.module, self.call = module, call
 
-    def forward(self, x_t, pose_2d, t):
-        return self.call(x_t, pose_2d, t)
+    def forward(self, *args):
+        return self.call(*args)
 
 
-def format_reference(rows, diff: float) -> str:
-    lines = [f"  side by side with the reference (max |output difference| {diff:.1e}):",
-             f"  {'':18s} {'reference':>10s} {'mmdiff':>10s}  ratio"]
-    for name, ref, kit in rows:
-        lines.append(f"  {name:18s} {ref:10.0f} {kit:10.0f}  {kit / ref:4.2f}x  poses/s")
+def format_reference(rows, diffs: dict[str, float]) -> str:
+    """The side-by-side table: poses/s of the reference (fp32) and of the kit per precision, and
+    the kit's ratios to the reference."""
+    precisions = list(diffs)
+    what = ", ".join(f"{p} {d:.1e}" for p, d in diffs.items())
+    lines = [f"  side by side with the reference (max |output difference| {what}):",
+             f"  {'poses/s':18s} {'reference':>10s}"
+             + "".join(f" {'mmdiff ' + p:>12s}" for p in precisions)
+             + "".join(f" {p + ' ratio':>11s}" for p in precisions)]
+    for name, ref, *kit in rows:
+        lines.append(f"  {name:18s} {ref:10.0f}" + "".join(f" {k:12.0f}" for k in kit)
+                     + "".join(f" {k / ref:10.2f}x" for k in kit))
     return "\n".join(lines)

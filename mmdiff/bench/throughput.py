@@ -1,12 +1,15 @@
-"""Poses per second of the models and of the predict pipeline on one device, and the peak memory
-of a training step (the default report of ``mmdiff bench``)."""
+"""Poses per second of the models and of the predict pipeline on one device, in one or more
+precisions side by side, and the peak memory of a training step (the default report of
+``mmdiff bench``)."""
 from __future__ import annotations
 
 import torch
 
-from mmdiff.bench.timing import Row, best_seconds, make_inputs, peak_memory, training_step_fn
+from mmdiff.bench.timing import (Row, alternate_many, make_inputs, peak_memory,
+                                 training_step_fn)
 from mmdiff.inference import denoise, predict
 from mmdiff.models import DenoiserConfig, build_denoiser, build_lifter
+from mmdiff.precision import autocast
 
 
 def released_models(device: torch.device, kind: str = "mmdiff"):
@@ -17,42 +20,60 @@ def released_models(device: torch.device, kind: str = "mmdiff"):
     return lifter, denoiser
 
 
-def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mmdiff"):
-    """(rows, peak memory of a training step) of the released-size models on one device.
+def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mmdiff",
+                 precisions=("fp32",)):
+    """(rows, {precision: peak memory of a training step}) of the released-size models.
 
     Rows: lifter forward, denoiser forward (as the pipeline calls it: :func:`denoise`), a
-    training step, and predict without and with flip TTA, each in poses/s.
+    training step, and predict without and with flip TTA, each in poses/s per precision; the
+    precisions of a row run in turn (:func:`~mmdiff.bench.timing.alternate_many`).
     """
     lifter, denoiser = released_models(device, kind)
     x_t, pose_2d, t, target = make_inputs(batch, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    step = training_step_fn(denoiser, x_t, pose_2d, t, target)
-    peak = peak_memory(step, device)            # first, so earlier runs do not mask the peak
+    steps = {p: training_step_fn(denoiser, x_t, pose_2d, t, target, p) for p in precisions}
+    peaks = {p: peak_memory(steps[p], device) for p in precisions}   # first: nothing masks them
 
-    rows = []
-    with torch.no_grad():
-        rows.append(Row("lifter forward",
-                        batch / best_seconds(lambda: lifter(pose_2d), repeats, sync)))
-        denoiser.eval()
-        rows.append(Row("denoiser forward", batch / best_seconds(
-            lambda: denoise(denoiser, x_t, pose_2d, t), repeats, sync)))
-    rows.append(Row("training step", batch / best_seconds(step, repeats, sync)))
+    def lift(p):
+        def run():
+            with torch.no_grad(), autocast(device, p):
+                lifter(pose_2d)
+        return run
+
+    def timed(name, make, note=""):
+        seconds = alternate_many([make(p) for p in precisions], repeats, sync)
+        return Row(name, {p: batch / s for p, s in zip(precisions, seconds)}, note)
+
+    denoiser.eval()
+    rows = [timed("lifter forward", lift),
+            timed("denoiser forward", lambda p: torch.no_grad()(
+                lambda: denoise(denoiser, x_t, pose_2d, t, p))),
+            timed("training step", lambda p: steps[p])]
     denoiser.eval()
     for flip in (False, True):
-        secs = best_seconds(lambda: predict(lifter, denoiser, pose_2d, flip=flip), repeats, sync)
-        rows.append(Row(f"predict, {'flip' if flip else 'no flip'}", batch / secs,
-                        "lifter + DDIM 2 of 12" + (" x2 (flip TTA)" if flip else "")))
-    return rows, peak
+        rows.append(timed(f"predict, {'flip' if flip else 'no flip'}",
+                          lambda p: lambda: predict(lifter, denoiser, pose_2d, flip=flip,
+                                                    precision=p),
+                          "lifter + DDIM 2 of 12" + (" x2 (flip TTA)" if flip else "")))
+    return rows, peaks
 
 
-def format_report(device: torch.device, batch: int, rows: list[Row], peak) -> str:
+def format_report(device: torch.device, batch: int, rows: list[Row], peaks) -> str:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU, {torch.get_num_threads()} threads"
+    precisions = list(rows[0].poses_per_s) if rows else ["fp32"]
     lines = [f"device {device} ({name}), batch {batch}, torch {torch.__version__}"]
+    if len(precisions) > 1:
+        head = "".join(f"{p:>10s}" for p in precisions) + "".join(
+            f"  {p}/{precisions[0]}" for p in precisions[1:])
+        lines.append(f"  {'poses/s':18s} {head}")
     for row in rows:
-        value = f"{row.poses_per_s:10.0f} poses/s" if row.poses_per_s is not None else " " * 17
-        lines.append(f"  {row.name:18s} {value}  {row.note}".rstrip())
-    size, how = peak
-    text = f"{size / 2**20:.0f} MiB" if size is not None else "n/a"
-    lines.append(f"  peak memory of one training step (batch {batch}): {text} [{how}]")
+        values = [row.poses_per_s[p] for p in precisions]
+        text = "".join(f"{v:10.0f}" for v in values)
+        ratios = "".join(f"  {v / values[0]:8.2f}x" for v in values[1:])
+        unit = " poses/s" if len(precisions) == 1 else ""
+        lines.append(f"  {row.name:18s} {text}{unit}{ratios}  {row.note}".rstrip())
+    for p, (size, how) in peaks.items():
+        text = f"{size / 2**20:.0f} MiB" if size is not None else "n/a"
+        lines.append(f"  peak memory of one training step (batch {batch}, {p}): {text} [{how}]")
     return "\n".join(lines)

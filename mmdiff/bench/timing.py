@@ -10,12 +10,15 @@ from typing import Callable
 
 import torch
 
+from mmdiff.precision import autocast, make_scaler, optimizer_step
+
 
 @dataclass
 class Row:
-    """One line of the report: a name, poses/s (None when skipped) and a note."""
+    """One line of the report: a name, poses/s per precision ({"fp32": ..., "bf16": ...}) and a
+    note."""
     name: str
-    poses_per_s: float | None
+    poses_per_s: dict[str, float]
     note: str = ""
 
 
@@ -34,16 +37,24 @@ def best_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None
 
 def alternate(fn_a, fn_b, repeats: int, sync) -> tuple[float, float]:
     """Best seconds of two functions run alternately (a, b, a, b, ...) after a warm-up each."""
-    fn_a(), fn_b()
+    a, b = alternate_many([fn_a, fn_b], repeats, sync)
+    return a, b
+
+
+def alternate_many(fns, repeats: int, sync) -> list[float]:
+    """Best seconds of each function, run in turn (a, b, c, a, b, c, ...) after a warm-up each,
+    so that load from other processes hits them alike."""
+    for fn in fns:
+        fn()
     sync()
-    best = [float("inf"), float("inf")]
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        for i, fn in enumerate((fn_a, fn_b)):
+        for i, fn in enumerate(fns):
             t0 = time.perf_counter()
             fn()
             sync()
             best[i] = min(best[i], time.perf_counter() - t0)
-    return best[0], best[1]
+    return best
 
 
 def make_inputs(batch: int, device: torch.device, seed: int = 0):
@@ -56,20 +67,20 @@ def make_inputs(batch: int, device: torch.device, seed: int = 0):
     return [a.to(device) for a in (x_t, pose_2d, t, target)]
 
 
-def training_step_fn(denoiser, x_t, pose_2d, t, target):
+def training_step_fn(denoiser, x_t, pose_2d, t, target, precision: str = "fp32"):
     """A closure running one training step of the reference recipe (Adam, grad clip 1.0,
-    loss = squared error summed over joints and channels, averaged over the batch)."""
+    loss = squared error summed over joints and channels, averaged over the batch), the forward
+    pass in ``precision`` and the step in float32 as the training loop does it."""
     params = [p for p in denoiser.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-4)
+    scaler = make_scaler(x_t.device, precision)
 
     def step():
         denoiser.train()
-        eps = denoiser(x_t, pose_2d, t)
-        loss = (target - eps).square().sum(dim=(1, 2)).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        with autocast(x_t.device, precision):
+            eps = denoiser(x_t, pose_2d, t)
+            loss = (target - eps.float()).square().sum(dim=(1, 2)).mean()
+        optimizer_step(loss, opt, params, 1.0, scaler)
     return step
 
 

@@ -17,6 +17,7 @@ import dataclasses
 import torch
 import torch.nn as nn
 
+from mmdiff.models import kernels
 from mmdiff.models.common import (UVXYZ, DenoiserConfig, TimestepMLP, count_params,
                                   split_frames)
 from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
@@ -60,7 +61,7 @@ class DiffPoseDenoiser(nn.Module):
         x, _, t, lead = split_frames(x_t, pose_2d, t, "DiffPoseDenoiser")
         temb = self.temb(t)                                              # (B, 4*hid)
         maps = []
-        h = self.gconv_input(x)                                          # (B, 17, hid)
+        h = kernels.full_precision(self.gconv_input, x)                  # (B, 17, hid) fp32
         for attend, conv in zip(self.atten_layers, self.gconv_layers):
             if return_attention:
                 h, attn = attend(h, return_attention=True)
@@ -68,7 +69,8 @@ class DiffPoseDenoiser(nn.Module):
             else:
                 h = attend(h)
             h = conv(h, temb)
-        eps = self.gconv_output(h).reshape(*lead, NUM_JOINTS, UVXYZ)      # like x_t
+        eps = kernels.full_precision(self.gconv_output, h)               # fp32 under autocast
+        eps = eps.reshape(*lead, NUM_JOINTS, UVXYZ)                      # like x_t
         return (eps, {"pose": maps}) if return_attention else eps
 
     def num_params(self, trainable_only: bool = False) -> int:

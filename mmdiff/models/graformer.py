@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from mmdiff.errors import DataError
+from mmdiff.models import kernels
 from mmdiff.models.common import count_params
 from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
 from mmdiff.models.init import check_init, tie_like_reference
@@ -69,7 +70,7 @@ class GraFormer(nn.Module):
         lead = pose_2d.shape[:-2]
         x = pose_2d.reshape(-1, NUM_JOINTS, 2)                            # (B', 17, 2)
         maps = []
-        h = self.gconv_input(x)                                          # (B', 17, hid)
+        h = kernels.full_precision(self.gconv_input, x)                  # (B', 17, hid) fp32
         for attend, conv in zip(self.atten_layers, self.gconv_layers):
             if return_attention:
                 h, attn = attend(h, return_attention=True)
@@ -77,7 +78,8 @@ class GraFormer(nn.Module):
             else:
                 h = attend(h)
             h = conv(h)
-        out = self.gconv_output(h).reshape(*lead, NUM_JOINTS, 3)          # (..., 17, 3)
+        out = kernels.full_precision(self.gconv_output, h)                # fp32 under autocast
+        out = out.reshape(*lead, NUM_JOINTS, 3)                          # (..., 17, 3)
         return (out, maps) if return_attention else out
 
     def num_params(self) -> int:

@@ -24,6 +24,12 @@ kernel                          instead of                                     m
 (0.92x, inference) gain nothing here; their gain with both cores is unmeasured (run the command
 above without ``--threads 1`` on an idle machine). Where a kernel and its plain form differ
 at all, it is float32 rounding (summation order); ``tests/test_kernels.py`` bounds it.
+
+Mixed precision (:mod:`mmdiff.precision`): under autocast the matrix products cast their inputs
+and weights to the autocast dtype (:func:`compute_dtype`), the layer norm keeps float32
+statistics and gradients, dropout masks stay exact, bf16 attention on a CPU avoids the fused SDPA,
+and :func:`full_precision` runs the models' embeddings and read-outs in float32;
+``tests/test_precision.py`` checks each under bf16.
 """
 from __future__ import annotations
 
@@ -36,8 +42,28 @@ import torch.nn.functional as F
 
 from mmdiff.errors import ConfigError
 
-__all__ = ["random_ints", "dropout_mask", "dropout", "Dropout", "linear", "layer_norm",
-           "attention", "cheb_conv", "graph_linear", "node_linear", "chunked", "CPU_CHUNK"]
+__all__ = ["compute_dtype", "full_precision", "random_ints", "dropout_mask", "dropout",
+           "Dropout", "linear", "layer_norm", "attention", "cheb_conv", "graph_linear",
+           "node_linear", "chunked", "CPU_CHUNK"]
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype the matrix products on ``x`` run in: autocast's (bf16 / fp16) when autocast is
+    on for x's device (:mod:`mmdiff.precision`), else x's own. The kernels below cast x and their
+    weights to it themselves, since autocast skips in-place and ``out=`` forms such as
+    ``baddbmm_``; in float32 every cast is a no-op, so results there are unchanged."""
+    kind = x.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+
+
+def full_precision(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> torch.Tensor:
+    """``fn(*tensors)`` in float32 with autocast off (the tensors cast up; a no-op in float32).
+    For the read-out layers: bf16's 8 significant bits would round a 1 m coordinate by ~2 mm."""
+    if not any(t.dtype != torch.float32 for t in tensors) and \
+            not torch.is_autocast_enabled(tensors[0].device.type):
+        return fn(*tensors)
+    with torch.autocast(tensors[0].device.type, enabled=False):
+        return fn(*(t.float() for t in tensors))
 
 
 # ----------------------------------------------------------------------------- dropout
@@ -53,8 +79,10 @@ def random_ints(shape, bits: int, device=None) -> torch.Tensor:
     return words.view(dtype)[:n].view(shape)
 
 
-def dropout_mask(shape, p: float, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Inverted-dropout mask: 0 with probability p, else 1 / (1 - p); float tensor of ``shape``.
+def dropout_mask(shape, p: float, device=None, dtype=torch.float32,
+                 scaled: bool = True) -> torch.Tensor:
+    """Inverted-dropout mask: 0 with probability p, else 1 / (1 - p) (or 1 when not ``scaled``);
+    float tensor of ``shape``.
 
     Each element compares a random integer r with a threshold: r >= thr keeps it. Eight bits
     suffice when p is a multiple of 1/256 (0.25 is exact); otherwise 16 bits (p within 1e-5).
@@ -63,8 +91,11 @@ def dropout_mask(shape, p: float, device=None, dtype=torch.float32) -> torch.Ten
     """
     bits = 8 if float(p * 256).is_integer() else 16
     thr = round(p * 2**bits) - 2**(bits - 1)                         # P(r < thr) = p
-    keep = random_ints(shape, bits, device).to(dtype).clamp_(thr - 1, thr).sub_(thr - 1)
-    return keep.mul_(1.0 / (1.0 - p))
+    exact = bits == 8 or dtype in (torch.float32, torch.float64)    # bf16 / fp16 hold 8 bits
+    work = dtype if exact else torch.float32                         # (16-bit r would round)
+    keep = random_ints(shape, bits, device).to(work).clamp_(thr - 1, thr).sub_(thr - 1)
+    keep = keep.mul_(1.0 / (1.0 - p)) if scaled else keep
+    return keep.to(dtype)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -76,6 +107,9 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """
     if not training or p == 0.0:
         return x
+    if x.dtype in (torch.bfloat16, torch.float16):      # 1 / (1 - p) is coarse in 8 / 11 bits:
+        keep = dropout_mask(x.shape, p, x.device, x.dtype, scaled=False)     # mask 0 / 1 (exact)
+        return (x * keep).mul_(1.0 / (1.0 - p))        # scale x, rounded once per element
     return x * dropout_mask(x.shape, p, x.device, x.dtype)
 
 
@@ -104,10 +138,11 @@ def linear(x: torch.Tensor, layer: nn.Linear, scale: float | None = None) -> tor
     copies the bias into the whole output. ``scale`` folds a constant into W and b (the softmax
     scale 1/sqrt(d) of attention), which saves a pass over q.
     """
-    w, b = layer.weight, layer.bias
+    dt = compute_dtype(x)
+    w, b = layer.weight.to(dt), layer.bias.to(dt)
     if scale is not None:
         w, b = w * scale, b * scale
-    y = x.reshape(-1, x.shape[-1]) @ w.t()
+    y = x.to(dt).reshape(-1, x.shape[-1]) @ w.t()
     return y.add_(b).view(*x.shape[:-1], w.shape[0])
 
 
@@ -119,11 +154,12 @@ def graph_linear(lap: torch.Tensor, x: torch.Tensor, layer: nn.Linear) -> torch.
     every pose through a stride-0 batch, never copied per pose.
     """
     B, N, _ = x.shape
-    lap = lap.expand(B, N, N)                                            # one L for every pose
+    dt = compute_dtype(x)
+    x, lap = x.to(dt), lap.to(dt).expand(B, N, N)                        # one L for every pose
     if layer.in_features <= layer.out_features:
         return linear(torch.bmm(lap, x), layer)                          # mix nodes, then features
-    bias = layer.bias.expand(B, N, -1)
-    return torch.baddbmm(bias, lap, x @ layer.weight.t())                # features, then nodes
+    bias = layer.bias.to(dt).expand(B, N, -1)
+    return torch.baddbmm(bias, lap, x @ layer.weight.to(dt).t())         # features, then nodes
 
 
 def node_linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
@@ -134,7 +170,8 @@ def node_linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     x (B, N, C) -> (B, M, C) with W (M, N).
     """
     B, _, C = x.shape
-    w, b = layer.weight, layer.bias                                      # (M, N), (M,)
+    dt = compute_dtype(x)
+    x, w, b = x.to(dt), layer.weight.to(dt), layer.bias.to(dt)           # (B, N, C), (M, N), (M,)
     return torch.baddbmm(b.view(1, -1, 1).expand(B, -1, C), w.expand(B, -1, -1), x)
 
 
@@ -148,6 +185,8 @@ def cheb_conv(x: torch.Tensor, polys: torch.Tensor, weight: torch.Tensor,
     reaches every pose through a stride-0 batch and is summed into y in place (``baddbmm_``).
     """
     B, N, _ = x.shape
+    dt = compute_dtype(x)
+    x, polys, weight, bias = (a.to(dt) for a in (x, polys, weight, bias))
     y = (x @ weight[0]).add_(bias)                                       # T_0 = I: x W_0 + b
     for k in range(1, weight.shape[0]):
         y.baddbmm_(polys[k].expand(B, N, N), x @ weight[k])              # + T_k (x W_k)
@@ -176,9 +215,14 @@ class _UnbiasedLayerNorm(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy):
+        with torch.autocast(gy.device.type, enabled=False):             # float32 throughout
+            return _UnbiasedLayerNorm._backward(ctx, gy)
+
+    @staticmethod
+    def _backward(ctx, gy):
         xhat, inv, std, a = ctx.saved_tensors
         n = xhat.shape[-1]
-        gy = gy.contiguous()
+        gy = gy.to(xhat.dtype).contiguous()                             # bf16 grads: up
         gy_xhat = gy * xhat
         grad_a = gy_xhat.reshape(-1, n).sum(0)
         grad_b = gy.reshape(-1, n).sum(0)
@@ -194,8 +238,15 @@ def layer_norm(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float) ->
 
     Measured: forward + backward of a (1024, 34, 96) activation took 17.1 ms through autograd
     (:func:`layer_norm_plain`) and 8.5 ms with the hand-written backward (issue 4, session 2).
+
+    Mixed precision: under autocast (or for a bf16 / fp16 ``x``) the mean, the std and the
+    gradients are computed in float32 from x cast up, and the output is cast to the compute
+    dtype that the next matrix product reads (:func:`compute_dtype`); float32 x is unchanged.
     """
-    return _UnbiasedLayerNorm.apply(x, a, b, eps)
+    dt, low = compute_dtype(x), (torch.bfloat16, torch.float16)
+    if dt not in low and x.dtype not in low:
+        return _UnbiasedLayerNorm.apply(x, a, b, eps)
+    return _UnbiasedLayerNorm.apply(x.float(), a.float(), b.float(), eps).to(dt)
 
 
 def layer_norm_plain(x, a, b, eps):
@@ -212,10 +263,15 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, drop: Dropout,
 
     q, k, v (B, H, N, d); q already scaled by 1/sqrt(d) (folded into W_q by :func:`linear`).
     Returns (y (B, H, N, d), weights (B, H, N, N) or None). Without dropout and without the
-    weights asked for (evaluation) the fused ``F.scaled_dot_product_attention`` runs instead.
+    weights asked for (evaluation) the fused ``F.scaled_dot_product_attention`` runs instead,
+    except in bf16 / fp16 on a CPU, where it was slower than the three ops (issue 15: 5.6 ms
+    against 3.1 ms for 192 poses, 4 heads, 34 nodes, 1 thread).
     """
-    if return_weights or (training and drop.p > 0):
+    low = q.dtype in (torch.bfloat16, torch.float16) and q.device.type == "cpu"
+    if return_weights or (training and drop.p > 0) or low:   # bf16 SDPA is slower on a CPU
         weights = (q @ k.transpose(-2, -1)).softmax(dim=-1)              # (B, H, N, N)
+        if not (training and drop.p > 0):
+            return weights @ v, (weights if return_weights else None)
         return drop(weights) @ v, weights
     return F.scaled_dot_product_attention(q, k, v, scale=1.0), None
 

@@ -119,20 +119,14 @@ class MMDiffDenoiser(nn.Module):
     def _eps(self, x, c, t, maps, return_attention=False):
         """The network on flat inputs: x (B, J, 5), c (B, J, 2), t (B,) -> eps (B, J, 5)."""
         temb = self.temb(t)                                              # (B, 4*hid)
-
-        # 1. cross-channel embedding: 2D joints (lifted to 3 channels) above 3D joints
-        uv, xyz = x.split([2, 3], dim=-1)                                # (B, J, 2), (B, J, 3)
-        nodes = torch.cat([self.fc1(uv), xyz], dim=1)                    # (B, 2J, 3)
-
+        # 1.-2. the embeddings in float32 under autocast: the noise at small t is a 1 % change
+        # of x_t, below bf16's resolution (the residual streams h, ctx stay float32 from here)
+        h, ctx = kernels.full_precision(self._embed, x, c)               # (B, 2J, hid) each
         if not self.cfg.context:                                         # ablation: one branch
-            return self._readout(self._pose_branch_alone(nodes, temb, maps, return_attention))
-
-        # 2. 2D context branch, its 17 joint nodes mapped to the 34 graph nodes
-        ctx = self.gconv_input_t(c)                                      # (B, J, hid)
-        ctx = kernels.node_linear(ctx, self.fc3)                         # (B, 2J, hid) fc3 on nodes
+            return self._readout(self._pose_branch_alone(h, temb, maps, return_attention))
 
         # 3. the two branches, exchanging features after every attention block
-        h = self.gconv_input(nodes) + ctx                                # (B, 2J, hid)
+        h = h + ctx                                                      # (B, 2J, hid)
         last = len(self.atten_layers) - 1
         for i in range(last + 1):
             h = self._attend(self.atten_layers[i], h, maps["pose"], return_attention)
@@ -144,17 +138,32 @@ class MMDiffDenoiser(nn.Module):
             h = self.gconv_layers[i](h, temb)
         return self._readout(h)
 
+    def _embed(self, x, c):
+        """Steps 1-2: x (B, J, 5), c (B, J, 2) -> (pose features, context features), each
+        (B, 2J, hid); the context is None in the ablation without it."""
+        # 1. cross-channel embedding: 2D joints (lifted to 3 channels) above 3D joints
+        uv, xyz = x.split([2, 3], dim=-1)                                # (B, J, 2), (B, J, 3)
+        nodes = torch.cat([self.fc1(uv), xyz], dim=1)                    # (B, 2J, 3)
+        h = self.gconv_input(nodes)                                      # (B, 2J, hid)
+        if not self.cfg.context:
+            return h, None
+        # 2. 2D context branch, its 17 joint nodes mapped to the 34 graph nodes
+        ctx = self.gconv_input_t(c)                                      # (B, J, hid)
+        return h, kernels.node_linear(ctx, self.fc3)                     # (B, 2J, hid) fc3 on nodes
+
     def _readout(self, h: torch.Tensor) -> torch.Tensor:
         """4. read-out: per joint, the 2D node and the 3D node side by side, 6 -> 5 channels.
         h (B, 2J, hid) -> eps (B, J, 5)."""
+        return kernels.full_precision(self._readout_fp32, h)            # fp32 under autocast
+
+    def _readout_fp32(self, h: torch.Tensor) -> torch.Tensor:
         J = NUM_JOINTS
         out = self.gconv_output(h)                                       # (B, 2J, 3)
         out = torch.cat([out[:, :J], out[:, J:]], dim=-1)                # (B, J, 6)
         return self.fc2(out)                                             # (B, J, 5)
 
-    def _pose_branch_alone(self, nodes, temb, maps, return_attention):
-        """The ablation without the context branch: nodes (B, 2J, 3) -> features (B, 2J, hid)."""
-        h = self.gconv_input(nodes)
+    def _pose_branch_alone(self, h, temb, maps, return_attention):
+        """The ablation without the context branch: embedded h (B, 2J, hid) -> (B, 2J, hid)."""
         for attend, conv in zip(self.atten_layers, self.gconv_layers):
             h = conv(self._attend(attend, h, maps["pose"], return_attention), temb)
         return h
