@@ -5,9 +5,11 @@
 
 An arm either trains a denoiser (``overrides`` of the study's config), evaluates another arm's
 trained weights differently (``from_arm`` + ``eval_overrides``: DDIM steps, EMA), or is the lifter
-alone (``lifter=True``). Every arm of one seed shares that seed's data, lifter and training seed,
-so differences between arms are paired by seed. Two runs with the same resolved training config
-and seed are the same run, trained once (see :mod:`mmdiff.study.run`).
+alone (``lifter=True``). Every arm of a study refines one lifter (trained once, with the study's
+first seed), and every arm of one seed shares that seed's data and training seed, so differences
+between arms are paired by seed; the seeds vary the refinements, not the prior. Two runs with
+the same resolved training config and seed are the same run, trained once (see
+:mod:`mmdiff.study.run`).
 """
 from __future__ import annotations
 

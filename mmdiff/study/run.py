@@ -105,7 +105,9 @@ def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fas
                  log) -> dict:
     """Train what the arm needs (lifter, denoiser) and evaluate it; the result as a dict:
     per-action P1, P2 (reference) and per-sample P2 in mm, averages, parameters, seconds."""
-    base = run_config(study, files, seed, fast)
+    # one lifter per study, trained with its first seed: the arms refine one prior, and the
+    # seeds vary the refinements' training (the lifter's run key holds no seed)
+    base = run_config(study, files, study.seeds[0], fast)
     lifter_run = root / "runs" / run_key(base, "lifter")
     lifter_ckpt = _train(fit_lifter, base, lifter_run, log)
     source = study.arm(arm.from_arm) if arm.from_arm else arm
