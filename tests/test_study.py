@@ -118,3 +118,21 @@ def test_interrupted_study_says_how_to_continue(monkeypatch, capsys):
     assert study_cli.main(["pipelines"]) == 130
     err = capsys.readouterr().err
     assert "run the same command again to continue" in err and "runs/x" in err
+
+
+def test_table_pairs_every_arm_with_the_versus_arm():
+    """With ``versus`` the table adds each arm's paired difference to that arm, seed by seed."""
+    from mmdiff.study.report import markdown_table, paired
+    p1 = {"a": [70.0, 71.0, 69.0], "b": [68.0, 70.5, 66.0], "c": [67.0, 69.0, 68.0]}
+    arms = {n: {"title": n, "params": 1, "lifter_params": 1,
+                "mean": {"p1": 0, "p2": 0}, "std": {"p1": 0, "p2": 0},
+                "diff": {"p1": paired(v, p1["a"]), "p2": paired(v, p1["a"])},
+                "seeds": {str(s): {"p1": v[s], "p2": v[s]} for s in range(3)}}
+            for n, v in p1.items()}
+    doc = {"seeds": [0, 1, 2], "baseline": "a", "versus": "b", "arms": arms,
+           "command": "mmdiff study x", "wall_seconds": 60}
+    table = markdown_table(doc)
+    want = paired(p1["c"], p1["b"])
+    row_c = [ln for ln in table.splitlines() if ln.startswith("| c |")][0]
+    assert row_c.endswith(f" {want['mean']:+.2f} [{want['ci95'][0]:+.2f}, {want['ci95'][1]:+.2f}] |")
+    assert "ΔP1 vs b" in table.splitlines()[0] and "(reference)" in table

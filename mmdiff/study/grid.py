@@ -41,6 +41,7 @@ class Study:
     config: str = "demo"                                 # the base config of every run
     overrides: dict = field(default_factory=dict)        # budget changes for every run
     seeds: tuple[int, ...] = (0, 1, 2)
+    versus: str | None = None                            # a second arm every row is paired with
 
     def arm(self, name: str) -> Arm:
         for a in self.arms:
@@ -70,7 +71,7 @@ PIPELINES = (LIFTER, MMDIFF, DIFFPOSE_ARCH, DIFFPOSE_OWN, REGRESSOR)
 STUDIES = {s.name: s for s in (
     Study("pipelines", "Lifter vs refinements (embedded data)",
           "Does diffusion refinement improve the lifter, and does MMDiff beat DiffPose and a plain "
-          "regressor of the same size and budget?", "embedded", PIPELINES),
+          "regressor of the same size and budget?", "embedded", PIPELINES, versus="mmdiff"),
     Study("ablations", "Cross-channel graph and context branch (embedded data)",
           "What do the 2D-3D cross links of the Chebyshev graph and the 2D context branch add?",
           "embedded",
@@ -99,7 +100,7 @@ STUDIES = {s.name: s for s in (
           "The same question on real Human3.6M motion (../shared/realmotion, 2D simulated by the "
           "kit's cameras and detector).", "realmotion",
           (LIFTER, MMDIFF, DIFFPOSE_ARCH, REGRESSOR),
-          overrides={"data.train_stride": 16, "data.test_stride": 20}),
+          overrides={"data.train_stride": 16, "data.test_stride": 20}, versus="mmdiff"),
 )}
 
 

@@ -58,7 +58,8 @@ def summarise(study: Study, results: dict, command: str, fast: bool,
     base = study.arms[0].name
     doc = {"study": study.name, "title": study.title, "question": study.question,
            "data": study.data, "config": study.config, "overrides": study.overrides,
-           "seeds": seeds, "baseline": base, "command": command, "fast": fast,
+           "seeds": seeds, "baseline": base, "versus": study.versus, "command": command,
+           "fast": fast,
            "wall_seconds": round(wall_seconds, 1), "torch": torch.__version__, "arms": {}}
     for arm in study.arms:
         runs = results[arm.name]
@@ -109,18 +110,34 @@ def _diff(entry: dict, m: str, baseline: bool) -> str:
     return f"{d['mean']:+.2f}{ci}"
 
 
+def _versus(doc: dict, name: str, versus: str, m: str) -> str:
+    """Arm ``name`` minus arm ``versus``, paired by seed, from the stored per-seed results."""
+    if name == versus:
+        return "(reference)"
+    seeds = [str(s) for s in doc["seeds"]]
+    d = paired([doc["arms"][name]["seeds"][s][m] for s in seeds],
+               [doc["arms"][versus]["seeds"][s][m] for s in seeds])
+    ci = "" if d["ci95"] is None else f" [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
+    return f"{d['mean']:+.2f}{ci}"
+
+
 def markdown_table(doc: dict) -> str:
     """The README / lesson table: per arm P1 and P2 (mean ± std over seeds, mm) and the paired
     difference to the baseline with its 95 % interval."""
-    n = len(doc["seeds"])
-    lines = [f"| arm | parameters | P1 mm | P2 mm | ΔP1 vs {doc['baseline']} [95 % CI] | ΔP2 |",
-             "|---|---|---|---|---|---|"]
+    n, versus = len(doc["seeds"]), doc.get("versus")
+    head = f"| arm | parameters | P1 mm | P2 mm | ΔP1 vs {doc['baseline']} [95 % CI] | ΔP2 |"
+    if versus:
+        head += f" ΔP1 vs {versus} [95 % CI] |"
+    lines = [head, "|---" * (7 if versus else 6) + "|"]
     for name, e in doc["arms"].items():
         base = name == doc["baseline"]
         params = (f"+{e['params'] / 1e6:.2f} M" if e["params"] else
                   f"{e['lifter_params'] / 1e6:.2f} M (lifter)")
-        lines.append(f"| {e['title']} | {params} | {_pm(e, 'p1')} | {_pm(e, 'p2')} | "
-                     f"{_diff(e, 'p1', base)} | {_diff(e, 'p2', base)} |")
+        row = (f"| {e['title']} | {params} | {_pm(e, 'p1')} | {_pm(e, 'p2')} | "
+               f"{_diff(e, 'p1', base)} | {_diff(e, 'p2', base)} |")
+        if versus:
+            row += f" {_versus(doc, name, versus, 'p1')} |"
+        lines.append(row)
     fast = " FAST MODE (smoke test, not a result):" if doc.get("fast") else ""
     lines.append(f"\n{fast} {n} seeds ({', '.join(map(str, doc['seeds']))}); "
                  f"`{doc['command']}`; {doc['wall_seconds'] / 60:.0f} min.")
