@@ -136,3 +136,19 @@ def test_table_pairs_every_arm_with_the_versus_arm():
     row_c = [ln for ln in table.splitlines() if ln.startswith("| c |")][0]
     assert row_c.endswith(f" {want['mean']:+.2f} [{want['ci95'][0]:+.2f}, {want['ci95'][1]:+.2f}] |")
     assert "ΔP1 vs b" in table.splitlines()[0] and "(reference)" in table
+
+
+def test_run_key_ignores_later_fields_at_their_default():
+    """A config field added later (train.precision) leaves the keys of earlier runs unchanged
+    while at its default, and names a different run when set."""
+    import hashlib
+    import json as _json
+    from mmdiff.config import load_config
+    from mmdiff.study.run import run_key
+    cfg = load_config("demo")
+    d = cfg.to_dict()
+    d["train"].pop("precision")
+    keep = ("data", "lifter", "lifter_train", "model", "diffusion", "train", "optim")
+    text = _json.dumps({k: d[k] for k in keep} | {"what": "denoiser"}, sort_keys=True)
+    assert run_key(cfg, "denoiser") == f"denoiser-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    assert run_key(cfg.replace({"train.precision": "bf16"}), "denoiser") != run_key(cfg, "denoiser")

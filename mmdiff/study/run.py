@@ -72,9 +72,17 @@ def run_config(study: Study, files: dict, seed: int, fast: bool, arm: Arm | None
     return load_config(study.config, over)
 
 
+#: config fields added after studies were first run: left out of a run's key while at their
+#: default, so a new field never renames (and retrains) the runs made before it existed
+LATER_FIELDS = {("train", "precision"): "fp32"}
+
+
 def run_key(cfg: Config, what: str) -> str:
     """A short hash of everything that shapes a training run (``what``: lifter or denoiser)."""
     d = cfg.to_dict()
+    for (section, name), default in LATER_FIELDS.items():
+        if d[section].get(name) == default:
+            d[section] = {k: v for k, v in d[section].items() if k != name}
     keep = {"lifter": ("data", "lifter", "lifter_train"),
             "denoiser": ("data", "lifter", "lifter_train", "model", "diffusion", "train",
                          "optim")}[what]
