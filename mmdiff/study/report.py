@@ -102,12 +102,14 @@ def _pm(entry: dict, m: str) -> str:
     return f"{entry['mean'][m]:.2f} ± {entry['std'][m]:.2f}"
 
 
-def _diff(entry: dict, m: str, baseline: bool) -> str:
-    if baseline:
-        return "(baseline)"
-    d = entry["diff"][m]
+def _signed(d: dict) -> str:
+    """A :func:`paired` difference as "-2.98 [-4.83, -1.13]" (no interval with one seed)."""
     ci = "" if d["ci95"] is None else f" [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
     return f"{d['mean']:+.2f}{ci}"
+
+
+def _diff(entry: dict, m: str, baseline: bool) -> str:
+    return "(baseline)" if baseline else _signed(entry["diff"][m])
 
 
 def _versus(doc: dict, name: str, versus: str, m: str) -> str:
@@ -115,10 +117,8 @@ def _versus(doc: dict, name: str, versus: str, m: str) -> str:
     if name == versus:
         return "(reference)"
     seeds = [str(s) for s in doc["seeds"]]
-    d = paired([doc["arms"][name]["seeds"][s][m] for s in seeds],
-               [doc["arms"][versus]["seeds"][s][m] for s in seeds])
-    ci = "" if d["ci95"] is None else f" [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
-    return f"{d['mean']:+.2f}{ci}"
+    return _signed(paired([doc["arms"][name]["seeds"][s][m] for s in seeds],
+                          [doc["arms"][versus]["seeds"][s][m] for s in seeds]))
 
 
 def markdown_table(doc: dict) -> str:
