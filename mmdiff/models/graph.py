@@ -136,7 +136,7 @@ class ResChebBlock(nn.Module):
         h = self.gconv1(x)
         if self.temb_proj is not None:
             h = h + self.temb_proj(F.silu(temb))[:, None, :]          # (B, 1, dim) over nodes
-        return x + self.gconv2(h)
+        return kernels.residual_add(x, self.gconv2(h))
 
 
 # ----------------------------------------------------------------------------- attention block
@@ -243,7 +243,7 @@ class PreNormResidual(nn.Module):
         self.dropout = kernels.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, fn) -> torch.Tensor:
-        return x + self.dropout(fn(self.norm(x)))
+        return kernels.residual_add(x, self.dropout(fn(self.norm(x))))
 
 
 class GraphAttentionBlock(nn.Module):

@@ -42,9 +42,13 @@ import torch.nn.functional as F
 
 from mmdiff.errors import ConfigError
 
-__all__ = ["compute_dtype", "full_precision", "random_ints", "dropout_mask", "dropout",
-           "Dropout", "linear", "layer_norm", "attention", "cheb_conv", "graph_linear",
-           "node_linear", "chunked", "CPU_CHUNK"]
+__all__ = ["LOW", "compute_dtype", "full_precision", "random_ints", "dropout_mask", "dropout",
+           "Dropout", "linear", "residual_add", "layer_norm", "attention", "cheb_conv",
+           "graph_linear", "node_linear", "chunked", "CPU_CHUNK"]
+
+
+#: the reduced-precision dtypes of autocast
+LOW = (torch.bfloat16, torch.float16)
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -142,8 +146,22 @@ def linear(x: torch.Tensor, layer: nn.Linear, scale: float | None = None) -> tor
     w, b = layer.weight.to(dt), layer.bias.to(dt)
     if scale is not None:
         w, b = w * scale, b * scale
+    if dt in LOW:                         # bf16 / fp16: oneDNN fuses the bias into the product
+        return F.linear(x.to(dt), w, b)   # (0.22 ms against 0.36 ms for mm + add_, issue 15)
     y = x.to(dt).reshape(-1, x.shape[-1]) @ w.t()
     return y.add_(b).view(*x.shape[:-1], w.shape[0])
+
+
+def residual_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x + y`` for a residual stream x and a branch output y of the same shape.
+
+    Under mixed precision x is float32 and y bf16 / fp16: PyTorch's mixed-dtype add converts
+    element by element and ran 3x slower than casting y up first, which is what this does (into
+    y's fresh copy, in place; the same float32 sum). Same dtypes: plain ``x + y``.
+    """
+    if y.dtype == x.dtype:
+        return x + y
+    return y.to(x.dtype).add_(x)
 
 
 def graph_linear(lap: torch.Tensor, x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
