@@ -115,7 +115,8 @@ def _report_fit(result) -> int:
 def _cmd_eval(args):
     from mmdiff.evaluate import evaluate, with_eval
     cfg = with_eval(_config(args), steps=args.steps, schedule_steps=args.schedule_steps,
-                    eta=args.eta, hypotheses=args.hypotheses, flip=args.flip, use_ema=args.ema)
+                    eta=args.eta, hypotheses=args.hypotheses, flip=args.flip, use_ema=args.ema,
+                    compile=args.compile)
     run = _run_dir(args, "mmdiff")
     denoiser = None if args.lifter_only else (args.ckpt or run / "best.pth")
     errors = evaluate(cfg, args.lifter or cfg.lifter.checkpoint, denoiser, device=args.device,
@@ -136,11 +137,14 @@ def _cmd_predict(args):
     from mmdiff.runtime import default_device
     from mmdiff.wild import predict_file, report_text, save_prediction, write_html
     cfg = with_eval(_config(args), steps=args.steps, hypotheses=args.hypotheses, flip=args.flip,
-                    use_ema=args.ema)
+                    use_ema=args.ema, compile=args.compile)
     device = default_device(args.device)
     lifter = load_lifter(args.lifter or cfg.lifter.checkpoint, device=device)
     denoiser = None if args.lifter_only else load_denoiser(
         args.ckpt, device=device, ema="auto" if cfg.eval.use_ema else False)
+    if denoiser is not None and cfg.eval.compile:
+        from mmdiff.inference import compile_for_inference
+        compile_for_inference(denoiser)
     pred = predict_file(args.input, cfg, lifter, denoiser, width=args.width, height=args.height,
                         layout=args.layout, key=args.key, video=args.video, person=args.person,
                         min_score=args.min_score, max_gap=args.max_gap,
@@ -203,6 +207,9 @@ def _eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                    help="use the denoiser's EMA weights (config: eval.use_ema; the reference "
                         "evaluates the raw weights)")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the denoiser (config: eval.compile): the first pass "
+                        "compiles for about a minute, the rest run faster (bf16 CPU: 1.3x)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -148,6 +148,9 @@ class EvalConfig:
     seed: int = 0  # seed of the starting noise of extra hypotheses
     precision: str = "fp32"  # the networks' forward passes in "fp32" (exact), "bf16" or "fp16"
     #                          (CUDA); the DDIM arithmetic stays fp32 (mmdiff.precision)
+    compile: bool = False  # torch.compile the denoiser for `mmdiff eval` / `predict`: the first
+    #                        forward compiles (about a minute on a CPU), later ones run faster
+    #                        (mmdiff.inference.compile_for_inference)
 
     def __post_init__(self):
         check_precision(self.precision, key="eval.precision")

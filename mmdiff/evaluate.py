@@ -24,7 +24,7 @@ from mmdiff.config import Config
 from mmdiff.data.dataset import load_split
 from mmdiff.diffusion import BetaSchedule
 from mmdiff.errors import ConfigError, DataError
-from mmdiff.inference import predict
+from mmdiff.inference import compile_for_inference, predict
 from mmdiff.metrics import ActionErrors
 from mmdiff.precision import autocast
 from mmdiff.regression import regress
@@ -159,6 +159,8 @@ def evaluate(cfg: Config, lifter_path: str | Path | None = None,
     if denoiser_path is not None:
         ema = cfg.eval.use_ema if use_ema is None else use_ema
         denoiser = load_denoiser(denoiser_path, device=device, ema="auto" if ema else False)
+        if cfg.eval.compile:
+            compile_for_inference(denoiser)
     samples = samples if samples is not None else load_split(cfg.data, "test")
     errors = evaluate_models(cfg, lifter, denoiser, samples, device=device, progress=progress)
     if csv is not None:

@@ -175,3 +175,16 @@ def test_bench_kernels_report(capsys, restore_threads, monkeypatch):
         assert name in out
     rows = [line for line in out.splitlines() if re.search(r"\d\.\d\dx  ", line)]
     assert len(rows) == 9                                             # one row per kernel
+
+
+def test_reference_table_marks_untimed_cells():
+    """The compiled column is timed only in the inference rows; the others show '-'."""
+    from mmdiff.bench.reference import format_reference
+    nan = float("nan")
+    table = format_reference([("training step", 10.0, 20.0, 30.0, nan),
+                              ("denoiser forward", 10.0, 20.0, 30.0, 50.0)],
+                             {"fp32": 1e-5, "bf16": 0.2, "bf16 compiled": 0.2})
+    lines = table.splitlines()
+    assert "mmdiff bf16 compiled" in lines[1]
+    assert lines[2].split()[-2:] == ["3.00x", "-"] and lines[3].split()[-1] == "5.00x"
+    assert "nan" not in table

@@ -59,6 +59,28 @@ def test_cli_precision_sets_train_and_eval_and_set_wins():
     assert _config(build_parser().parse_args(["train"])).train.precision == "fp32"
 
 
+def test_cli_compile_flag_sets_eval_compile(monkeypatch):
+    """--compile on eval / predict reaches cfg.eval.compile (default off); bench refuses it
+    without the side-by-side table it is a column of."""
+    import mmdiff.evaluate
+    from mmdiff import bench
+    from mmdiff.cli import _cmd_eval, build_parser
+
+    class Reached(Exception):
+        pass
+
+    def evaluate(cfg, *args, **kwargs):
+        raise Reached(cfg.eval.compile)
+    monkeypatch.setattr(mmdiff.evaluate, "evaluate", evaluate)
+    for argv, expected in ((["eval", "--compile"], True), (["eval"], False)):
+        with pytest.raises(Reached) as reached:
+            _cmd_eval(build_parser().parse_args(argv))
+        assert reached.value.args[0] is expected
+    assert build_parser().parse_args(["predict", "x.json", "--compile"]).compile is True
+    with pytest.raises(SystemExit):
+        bench.main(["--device", "cpu", "--compile"])
+
+
 def test_optimizer_step_with_a_gradient_scaler_unscales_before_clipping():
     """The fp16 path (a scaler) on the CPU: the step equals the unscaled one."""
     torch.manual_seed(0)
@@ -262,3 +284,41 @@ def test_eval_precision_reaches_the_pipeline():
     p16 = predict_poses(cfg.replace({"eval.precision": "bf16"}), lifter, denoiser, c)
     assert p16.dtype == np.float32 and not np.array_equal(p32, p16)
     np.testing.assert_allclose(p32, IO["pipeline_flip_tta"], rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- compiled inference
+
+def test_chunked_pads_every_chunk_of_a_fixed_shape_model():
+    seen = []
+
+    def fn(x, t):
+        seen.append(x.shape[0])
+        return x * 2 + t[:, None]
+    fn.fixed_chunks = True
+    x, t = torch.randn(10, 3), torch.arange(10.0)
+    with torch.no_grad():
+        out = kernels.chunked(fn, x, t, chunk=4)                         # 4 + 4 + 2 (eager)
+        small = kernels.chunked(fn, x[:3], t[:3], chunk=4)               # 3 of 4: padded
+    assert seen == [4, 4, 2, 4]
+    assert torch.equal(out, x * 2 + t[:, None]) and torch.equal(small, out[:3])
+
+
+def test_compiled_denoiser_matches_eager_and_compiles_once():
+    """eval.compile: the compiled tiny denoiser agrees with eager in fp32, on a batch that is not
+    a multiple of the chunk (its rest eager) and on one padded to the chunk; a second
+    compile_for_inference is a no-op."""
+    from mmdiff.inference import compile_for_inference, denoise
+    from mmdiff.models import DenoiserConfig, build_denoiser
+    torch.manual_seed(0)
+    model = build_denoiser(DenoiserConfig(hid_dim=16, emd_dim=16, num_layers=1, n_head=2)).eval()
+    g = torch.Generator().manual_seed(0)
+    x_t, c = torch.randn(20, 17, 5, generator=g), torch.rand(20, 17, 2, generator=g) * 2 - 1
+    t = torch.randint(0, 51, (20,), generator=g)
+    with torch.no_grad():
+        eager = denoise(model, x_t, c, t)
+        compiled = compile_for_inference(model)
+        assert compiled is model and compile_for_inference(model) is model and model.fixed_chunks
+        out = kernels.chunked(model, x_t, c, t, chunk=8)                  # 8 + 8 + 4 (eager)
+        out_padded = kernels.chunked(model, x_t[:7], c[:7], t[:7], chunk=8)   # 7 of 8: padded
+    torch.testing.assert_close(out, eager, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out_padded, eager[:7], rtol=1e-4, atol=1e-5)

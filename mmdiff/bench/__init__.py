@@ -66,10 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--reference", metavar="DIR", default=None,
                     help="instead, time the kit side by side with the reference implementation, "
                          "imported from a checkout of jjkislele/monoMotionDiff at DIR (needs "
-                         "einops)")
+                         "einops and scipy)")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                     help="also time the kit in this precision, beside fp32 (bf16: autocast, "
                          "fp32 weights; fp16: CUDA only; see mmdiff.precision)")
+    ap.add_argument("--compile", action="store_true",
+                    help="with --reference: one more column, the kit's denoiser compiled for "
+                         "inference (torch.compile) in the last precision; compiling takes "
+                         "about a minute per precision and batch shape")
     ap.add_argument("--kernels", action="store_true",
                     help="instead, time each speed kernel against the plain PyTorch it replaces "
                          "(CPU, released size; --repeats runs each, median)")
@@ -97,6 +101,8 @@ def _run(args, ap) -> int:
         print(kernels.format_kernels(kernels.kernel_rows(args.repeats), kernels.allocator_rows()),
               flush=True)
         return 0
+    if args.compile and args.reference is None:
+        ap.error("--compile is a column of the side-by-side table: give --reference DIR")
     if args.reference is not None:
         reference.load_reference(args.reference)        # fail now, before any timing
     precisions = ("fp32",) if args.precision == "fp32" else ("fp32", args.precision)
@@ -108,7 +114,7 @@ def _run(args, ap) -> int:
             from mmdiff.bench.timing import make_inputs
             table = reference.format_reference(*reference.reference_rows(
                 args.reference, lifter, denoiser, *make_inputs(args.batch, device), args.repeats,
-                precisions))
+                precisions, compiled=args.compile))
             print(f"device {device} ({_device_name(device)}), batch {args.batch}, torch "
                   f"{torch.__version__}\n{table}", flush=True)
         else:

@@ -3,12 +3,14 @@
 The reference (a checkout of github.com/jjkislele/monoMotionDiff; it needs ``einops``) is imported
 from DIR at run time, in the same process, on the same weights and inputs; runs alternate so that
 load from other processes hits both alike. The reference runs in float32 (it has no mixed
-precision); the kit in each precision of ``--precision`` (fp32, and bf16 when asked). The predict
+precision); the kit in each precision of ``--precision`` (fp32, and bf16 when asked), and with
+``--compile`` its denoiser compiled for inference in the last of them. The predict
 row drives the reference's networks with the kit's pipeline (lifter, DDIM 2 of 12, flip TTA, the
 CPU chunks). No reference code is part of this kit.
 """
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import torch
 
 from mmdiff.bench.timing import alternate_many, training_step_fn
 from mmdiff.errors import ConfigError
-from mmdiff.inference import denoise, predict
+from mmdiff.inference import compile_for_inference, denoise, predict
 from mmdiff.precision import autocast
 from mmdiff.models.mmdiff import cross_channel_edges
 from mmdiff.skeleton import EDGES_17
@@ -43,7 +45,7 @@ def load_reference(path: str | Path):
         from models.model import DiffModel, adj_mx_from_edges
     except ImportError as err:
         raise ConfigError(f"--reference {root}: cannot import the reference models ({err}); "
-                          "it needs einops (pip install einops)") from err
+                          "it needs einops and scipy (pip install einops scipy)") from err
     finally:                              # leave sys.path and sys.modules as they were
         sys.path.remove(str(root))
         for name in [name for name in sys.modules if theirs(name)]:
@@ -53,7 +55,7 @@ def load_reference(path: str | Path):
 
 
 def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int,
-                   precisions=("fp32",)):
+                   precisions=("fp32",), compiled: bool = False):
     """Time the reference (float32, as it is written) beside the kit's models in each of
     ``precisions`` (same weights, inputs, device).
 
@@ -61,6 +63,9 @@ def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int
     lifter forward, denoiser forward, training step and predict (flip TTA; the reference's
     networks driven by the kit's pipeline), and per precision the largest |reference - kit| of
     the lifter and denoiser outputs. The variants of a row run in turn after a warm-up each.
+    With ``compiled`` one more column, "<last precision> compiled": a copy of the denoiser
+    compiled for inference (:func:`mmdiff.inference.compile_for_inference`), timed in the
+    denoiser forward and predict rows (nan in the others: the training step is eager).
     """
     RefGraFormer, DiffModel, adj_from_edges = load_reference(path)
     device, batch = x_t.device, x_t.shape[0]
@@ -88,27 +93,37 @@ def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int
                 return lifter(pose_2d).float()
         return run
 
+    # (denoiser, precision) of each kit column of the denoiser forward and predict rows
+    variants = [(denoiser, p) for p in precisions]
+    if compiled:
+        fast = compile_for_inference(copy.deepcopy(denoiser).eval())
+        variants.append((fast, precisions[-1]))
+    nan = [float("nan")] * (len(variants) - len(precisions))         # rows without the copy
     rows, diffs = [], {}
     with torch.no_grad():
         for p in precisions:
             diffs[p] = max((ref_lift(pose_2d) - lift(p)()).abs().max().item(),
                            (ref_eps(x_t, pose_2d, t) - denoise(denoiser, x_t, pose_2d, t, p))
                            .abs().max().item())
+        if compiled:
+            diffs[f"{precisions[-1]} compiled"] = (
+                ref_eps(x_t, pose_2d, t) - denoise(fast, x_t, pose_2d, t, precisions[-1])
+            ).abs().max().item()
         rows.append(("lifter forward", *alternate_many(
-            [lambda: ref_lift(pose_2d)] + [lift(p) for p in precisions], repeats, sync)))
+            [lambda: ref_lift(pose_2d)] + [lift(p) for p in precisions], repeats, sync), *nan))
         rows.append(("denoiser forward", *alternate_many(
             [lambda: ref_eps(x_t, pose_2d, t)]
-            + [(lambda p: lambda: denoise(denoiser, x_t, pose_2d, t, p))(p) for p in precisions],
+            + [(lambda m, p: lambda: denoise(m, x_t, pose_2d, t, p))(m, p) for m, p in variants],
             repeats, sync)))
     ref_den_called = _Called(ref_den, ref_eps)
     steps = [training_step_fn(ref_den_called, x_t, pose_2d, t, target)]
     steps += [training_step_fn(denoiser, x_t, pose_2d, t, target, p) for p in precisions]
-    rows.append(("training step", *alternate_many(steps, repeats, sync)))
+    rows.append(("training step", *alternate_many(steps, repeats, sync), *nan))
     ref_den.eval(), denoiser.eval()
     rows.append(("predict, flip", *alternate_many(
         [lambda: predict(ref_lift, ref_den_called, pose_2d)]
-        + [(lambda p: lambda: predict(lifter, denoiser, pose_2d, precision=p))(p)
-           for p in precisions], repeats, sync)))
+        + [(lambda m, p: lambda: predict(lifter, m, pose_2d, precision=p))(m, p)
+           for m, p in variants], repeats, sync)))
     denoiser.eval()
     return [(name, *(batch / s for s in seconds)) for name, *seconds in rows], diffs
 
@@ -134,7 +149,8 @@ def format_reference(rows, diffs: dict[str, float]) -> str:
              f"  {'poses/s':18s} {'reference':>10s}"
              + "".join(f" {'mmdiff ' + p:>12s}" for p in precisions)
              + "".join(f" {p + ' ratio':>11s}" for p in precisions)]
-    for name, ref, *kit in rows:
-        lines.append(f"  {name:18s} {ref:10.0f}" + "".join(f" {k:12.0f}" for k in kit)
-                     + "".join(f" {k / ref:10.2f}x" for k in kit))
+    for name, ref, *kit in rows:                         # nan: not timed in that column
+        lines.append(f"  {name:18s} {ref:10.0f}"
+                     + "".join(f" {'-':>12s}" if k != k else f" {k:12.0f}" for k in kit)
+                     + "".join(f" {'-':>11s}" if k != k else f" {k / ref:10.2f}x" for k in kit))
     return "\n".join(lines)

@@ -306,9 +306,30 @@ def chunked(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor,
 
     For no-grad inference on the CPU: a chunk's activations stay in the cache from layer to layer.
     Each row gets the same result as in one pass, up to float32 rounding. Other devices, and
-    calls with autograd on, run in one pass.
+    calls with autograd on, run in one pass. For a model marked ``fixed_chunks`` (compiled by
+    :func:`mmdiff.inference.compile_for_inference`) every chunk, the last and any smaller batch
+    included, is padded to ``chunk`` rows or run eager (:func:`_padded`), so that one compiled
+    graph serves every call.
     """
     x = tensors[0]
-    if x.device.type != "cpu" or torch.is_grad_enabled() or x.shape[0] <= chunk:
+    fixed = getattr(fn, "fixed_chunks", False)        # a compiled model: one shape, one graph
+    if x.device.type != "cpu" or torch.is_grad_enabled() or (x.shape[0] <= chunk and not fixed):
         return fn(*tensors)
-    return torch.cat([fn(*part) for part in zip(*(t.split(chunk) for t in tensors))])
+    parts = zip(*(t.split(chunk) for t in tensors))
+    return torch.cat([_padded(fn, part, chunk) if fixed else fn(*part) for part in parts])
+
+
+def _padded(fn: Callable[..., torch.Tensor], part, rows: int) -> torch.Tensor:
+    """``fn(*part)`` for a compiled model that should see one batch size only (``rows``).
+
+    A part of at least 3/4 of ``rows`` is padded to ``rows`` (copies of its first row) and the
+    result cut back; a smaller one runs eager (``fn.forward``, bypassing the compiled call),
+    where padding would cost more than the compiled graph saves (about 1.3x, issue 15).
+    """
+    n = part[0].shape[0]
+    if n == rows:
+        return fn(*part)
+    if 4 * n < 3 * rows:
+        return getattr(fn, "forward", fn)(*part)
+    pad = [torch.cat([t, t[:1].expand(rows - n, *t.shape[1:])]) for t in part]
+    return fn(*pad)[:n]
