@@ -96,11 +96,17 @@ STUDIES = {s.name: s for s in (
           "Which is better at the demo budget?", "embedded",
           (MMDIFF, Arm("train_all", "MMDiff trained on all 51 timesteps (the paper)",
                        {"diffusion.train_steps": 0}))),
+    Study("precision", "bf16 against fp32 (embedded data)",
+          "Does mixed precision (bf16 autocast, fp32 master weights) change the result of the "
+          "demo's denoiser stage?", "embedded",
+          (MMDIFF, Arm("bf16", "MMDiff trained and evaluated in bf16", {"train.precision": "bf16"},
+                       eval_overrides={"eval.precision": "bf16"}),
+           Arm("bf16_eval", "the fp32 MMDiff evaluated in bf16", from_arm="mmdiff",
+               eval_overrides={"eval.precision": "bf16"}))),
     Study("pipelines_real", "Lifter vs refinements (real motion)",
           "The same question on real Human3.6M motion (../shared/realmotion, 2D simulated by the "
           "kit's cameras and detector).", "realmotion",
-          (LIFTER, MMDIFF, DIFFPOSE_ARCH, REGRESSOR),
-          overrides={"data.train_stride": 16, "data.test_stride": 20}, versus="mmdiff"),
+          PIPELINES, overrides={"data.train_stride": 16, "data.test_stride": 20}, versus="mmdiff"),
 )}
 
 
