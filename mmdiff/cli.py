@@ -142,9 +142,6 @@ def _cmd_predict(args):
     lifter = load_lifter(args.lifter or cfg.lifter.checkpoint, device=device)
     denoiser = None if args.lifter_only else load_denoiser(
         args.ckpt, device=device, ema="auto" if cfg.eval.use_ema else False)
-    if denoiser is not None and cfg.eval.compile:
-        from mmdiff.inference import compile_for_inference
-        compile_for_inference(denoiser)
     pred = predict_file(args.input, cfg, lifter, denoiser, width=args.width, height=args.height,
                         layout=args.layout, key=args.key, video=args.video, person=args.person,
                         min_score=args.min_score, max_gap=args.max_gap,

@@ -120,7 +120,10 @@ def predict_file(path, cfg: Config, lifter, denoiser=None, *, width=None, height
                  layout: str = "auto", key=None, video=None, person=None, min_score: float = 0.3,
                  max_gap: int = 5, max_joint_gap: int = 12, device=None) -> Prediction:
     """Read a keypoint file (see :func:`mmdiff.keypoints.read_keypoints` for the options) and
-    lift it with :func:`predict_sequence`."""
+    lift it with :func:`predict_sequence` (the denoiser compiled first when ``eval.compile``)."""
+    if denoiser is not None and cfg.eval.compile:
+        from mmdiff.inference import compile_for_inference
+        compile_for_inference(denoiser)
     size = (width, height) if width is not None and height is not None else None
     kp = read_keypoints(path, layout=layout, key=key, video=video, person=person,
                         min_score=min_score, max_gap=max_gap, max_joint_gap=max_joint_gap,
