@@ -112,11 +112,11 @@ def compile_for_inference(model: torch.nn.Module) -> torch.nn.Module:
     graph serves every batch; elsewhere shapes are left to ``torch.compile`` (dynamic after a
     second size). For inference only: the training step compiled ran slower than eager here.
     Compiling twice does nothing."""
-    if getattr(model, "fixed_chunks", False):
+    if getattr(model, "compiled_for_inference", False):
         return model
     cpu = next(model.parameters()).device.type == "cpu"
     model.compile(dynamic=False if cpu else None)
-    model.fixed_chunks = cpu
+    model.compiled_for_inference, model.fixed_chunks = True, cpu
     return model
 
 

@@ -116,7 +116,7 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """
     if not training or p == 0.0:
         return x
-    if x.dtype in (torch.bfloat16, torch.float16):      # 1 / (1 - p) is coarse in 8 / 11 bits:
+    if x.dtype in LOW:                                  # 1 / (1 - p) is coarse in 8 / 11 bits:
         keep = dropout_mask(x.shape, p, x.device, x.dtype, scaled=False)     # mask 0 / 1 (exact)
         return (x * keep).mul_(1.0 / (1.0 - p))        # scale x, rounded once per element
     return x * dropout_mask(x.shape, p, x.device, x.dtype)
@@ -281,8 +281,8 @@ def layer_norm(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float) ->
     gradients are computed in float32 from x cast up, and the output is cast to the compute
     dtype that the next matrix product reads (:func:`compute_dtype`); float32 x is unchanged.
     """
-    dt, low = compute_dtype(x), (torch.bfloat16, torch.float16)
-    if dt not in low and x.dtype not in low:
+    dt = compute_dtype(x)
+    if dt not in LOW and x.dtype not in LOW:
         return _UnbiasedLayerNorm.apply(x, a, b, eps)
     return _UnbiasedLayerNorm.apply(x.float(), a.float(), b.float(), eps).to(dt)
 
@@ -305,7 +305,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, drop: Dropout,
     except in bf16 / fp16 on a CPU, where it was slower than the three ops (issue 15: 5.6 ms
     against 3.1 ms for 192 poses, 4 heads, 34 nodes, 1 thread).
     """
-    low = q.dtype in (torch.bfloat16, torch.float16) and q.device.type == "cpu"
+    low = q.dtype in LOW and q.device.type == "cpu"
     if return_weights or (training and drop.p > 0) or low:   # bf16 SDPA is slower on a CPU
         weights = (q @ k.transpose(-2, -1)).softmax(dim=-1)              # (B, H, N, N)
         if not (training and drop.p > 0):
