@@ -126,6 +126,15 @@ def test_dropout_in_bf16_is_exact_zero_or_scaled_x(p):
     # each kept value is x / (1 - p) rounded once (not x times a rounded 4/3 = 1.3359)
     expected = (x.float() / (1 - p)).bfloat16()
     assert torch.equal(y[kept], expected[kept])
+    # the gradient: the same mask and scale, one rounding, and bf16 like x
+    xg = x.clone().requires_grad_(True)
+    y = kernels.dropout(xg, p, training=True)
+    kept = y != 0
+    g = torch.randn(x.shape).bfloat16()
+    grad, = torch.autograd.grad(y, xg, g)
+    assert grad.dtype == torch.bfloat16
+    assert torch.equal(grad[kept], (g.float() / (1 - p)).bfloat16()[kept])
+    assert not grad[~kept].any()
 
 
 def test_graph_kernels_follow_autocast_and_match_fp32(generator):
