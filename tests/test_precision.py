@@ -159,6 +159,24 @@ def test_graph_kernels_follow_autocast_and_match_fp32(generator):
         assert ((out.float() - ref).norm() / ref.norm()).item() < 1e-2
 
 
+def test_qkv_heads_in_bf16_matches_three_fp32_linears_forward_and_backward(generator):
+    layers = torch.nn.ModuleList(torch.nn.Linear(96, 96) for _ in range(3))
+    x = torch.randn(16, 34, 96, generator=generator, requires_grad=True)
+    gs = [torch.randn(16, 4, 34, 24, generator=generator) for _ in range(3)]
+    params = [x, *layers.parameters()]
+    ref = kernels.qkv_heads(x, layers, 4, 0.2)                          # fp32: three linears
+    want = torch.autograd.grad(ref, params, gs)
+    B, N = x.shape[:2]
+    for i, (lin, s) in enumerate(zip(layers, (0.2, 1.0, 1.0))):         # the definition
+        torch.testing.assert_close(ref[i], (s * lin(x)).view(B, N, 4, 24).transpose(1, 2))
+    with autocast("cpu", "bf16"):
+        out = kernels.qkv_heads(x, layers, 4, 0.2)                      # one stacked GEMM
+    assert all(o.dtype == torch.bfloat16 and o.shape == (16, 4, 34, 24) for o in out)
+    got = torch.autograd.grad(out, params, [g.bfloat16() for g in gs])
+    for a, b in zip((*out, *got), (*ref, *want)):
+        assert ((a.float() - b).norm() / b.norm()).item() < 1e-2
+
+
 def test_residual_add_casts_the_branch_up_and_is_plain_addition_in_fp32(generator):
     x = torch.randn(8, 34, 96, generator=generator, requires_grad=True)
     y32 = torch.randn(8, 34, 96, generator=generator, requires_grad=True)

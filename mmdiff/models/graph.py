@@ -179,14 +179,11 @@ class MultiHeadAttention(nn.Module):
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         B, N, C = x.shape
         H, d = self.n_head, C // self.n_head
-        q_proj, k_proj, v_proj, out_proj = self.linears
-        q = kernels.linear(x, q_proj, scale=1.0 / math.sqrt(d))   # Q / sqrt(d), folded into W_q
-        k = kernels.linear(x, k_proj)                                    # K
-        v = kernels.linear(x, v_proj)                                    # V
-        q, k, v = (z.view(B, N, H, d).transpose(1, 2) for z in (q, k, v))  # (B, H, N, d) each
+        # Q / sqrt(d) (the scale folded into W_q), K, V, each (B, H, N, d)
+        q, k, v = kernels.qkv_heads(x, self.linears[:3], H, 1.0 / math.sqrt(d))
         y, attn = kernels.attention(q, k, v, self.dropout, self.training, return_attention)
         y = y.transpose(1, 2).reshape(B, N, C)                           # heads side by side
-        y = kernels.linear(y, out_proj)                                  # W_o
+        y = kernels.linear(y, self.linears[3])                           # W_o
         return (y, attn) if return_attention else y
 
 
