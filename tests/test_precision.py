@@ -115,6 +115,25 @@ def test_layer_norm_under_bf16_keeps_fp32_statistics_and_gradients(generator):
         assert ((g - r).norm() / r.norm()).item() < 5e-3
 
 
+def test_fused_layer_norm_is_graformers_norm_up_to_eps_over_std(generator):
+    # the bf16 path's float32 arithmetic, before any rounding to bf16
+    x = torch.randn(64, 34, 96, generator=generator, dtype=torch.float64) * 3 + 1
+    x[0, 0] = 2.5                                                       # a constant row
+    a = torch.rand(96, generator=generator, dtype=torch.float64) + 0.5
+    b = torch.randn(96, generator=generator, dtype=torch.float64)
+    x, a, b = (t.requires_grad_() for t in (x, a, b))
+    gy = torch.randn(64, 34, 96, generator=generator, dtype=torch.float64)
+    gy[0, 0] = 0                 # (a constant row's gradient is (g - mean g) a / eps in both)
+    exact = kernels._UnbiasedLayerNorm.apply(x, a, b, 1e-6)
+    fused = kernels._fused_layer_norm(x, a, b, 1e-6)
+    assert fused.dtype == torch.float32
+    torch.testing.assert_close(fused[0, 0], b.detach().float())         # constant row: b
+    torch.testing.assert_close(fused.double(), exact, rtol=1e-5, atol=1e-5)
+    for u, v in zip(torch.autograd.grad(fused, (x, a, b), gy.float()),
+                    torch.autograd.grad(exact, (x, a, b), gy)):
+        assert ((u.double() - v).norm() / v.norm()).item() < 1e-5
+
+
 @pytest.mark.parametrize("p", [0.25, 0.1])     # 8-bit and 16-bit random draws
 def test_dropout_in_bf16_is_exact_zero_or_scaled_x(p):
     torch.manual_seed(0)
