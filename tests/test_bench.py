@@ -171,10 +171,14 @@ def test_bench_kernels_report(capsys, restore_threads, monkeypatch):
     assert bench.main(["--kernels", "--repeats", "1", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     for name in ("dropout", "linear", "layer norm", "attention", "Chebyshev", "learned-graph",
-                 "node fc", "chunks of 192", "glibc defaults"):
+                 "node fc", "chunks of 192", "glibc defaults", "bf16 dropout", "bf16 Q, K, V",
+                 "bf16 layer norm", "bf16 residual add", "bf16 Chebyshev"):
         assert name in out
     rows = [line for line in out.splitlines() if re.search(r"\d\.\d\dx  ", line)]
-    assert len(rows) == 9                                             # one row per kernel
+    assert len(rows) == 14                                  # one row per kernel and bf16 path
+    bf16 = {line.split("  ")[1].strip(): line.split()[-1] for line in rows if "bf16" in line}
+    assert bf16["bf16 dropout p=0.1 fwd+bwd"] == "(random)"
+    assert all(float(d) < 0.1 for name, d in bf16.items() if "dropout" not in name)
 
 
 def test_reference_table_marks_untimed_cells():

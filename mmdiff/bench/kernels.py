@@ -99,7 +99,57 @@ def kernel_cases(seed: int = 0) -> list[tuple[str, Callable, Callable, Callable]
          lambda: node_plain() - lin(K.node_linear(h17, fc3))),
     ]
     cases.append(_chunk_case(g))
-    return cases
+    return cases + bf16_cases(g)
+
+
+def _bf16(fn: Callable[[], object]) -> Callable[[], object]:
+    """fn run under CPU autocast to bf16 (:mod:`mmdiff.precision`)."""
+    def run():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fn()
+    return run
+
+
+def bf16_cases(g: torch.Generator) -> list[tuple[str, Callable, Callable, Callable]]:
+    """The kernels' bf16 paths (issue 15) against the form the bf16 step ran before them, at the
+    same size, under autocast: float32 residual stream x, bf16 branch outputs."""
+    x = torch.randn(B, N, C, generator=g)
+    xg = x.clone().requires_grad_(True)
+    xb = torch.randn(B, N, C, generator=g).bfloat16().requires_grad_(True)
+    yb = torch.randn(B, N, C, generator=g).bfloat16()
+    layers = nn.ModuleList(nn.Linear(C, C) for _ in range(3))
+    a, b = torch.rand(C, generator=g) + 0.5, torch.randn(C, generator=g)
+    polys = chebyshev_polynomials(normalized_laplacian(adjacency_from_edges(
+        cross_channel_edges(), N)), 2)
+    W, bias = torch.randn(3, C, C, generator=g) * 0.05, torch.randn(C, generator=g)
+    scale = (C // 4) ** -0.5
+
+    def qkv(fn):
+        return lambda z: sum(t.float().sum() for t in fn(z, layers, 4, scale))
+
+    def cheb(fn):
+        return lambda: fn(*(t.bfloat16() for t in (x, polys, W, bias)))
+
+    def ln_hand(z):                        # the hand-written norm in float32, cast to bf16
+        return K._UnbiasedLayerNorm.apply(z.float(), a, b, 1e-6).bfloat16()
+
+    def norm(z):
+        return K.layer_norm(z, a, b, 1e-6)
+
+    return [
+        ("bf16 dropout p=0.1 fwd+bwd", _fwd_bwd(lambda z: F.dropout(z, 0.1, True), xb),
+         _fwd_bwd(lambda z: K.dropout(z, 0.1, True), xb), None),
+        ("bf16 Q, K, V maps fwd+bwd", _bf16(_fwd_bwd(qkv(K._qkv_separate), xg)),
+         _bf16(_fwd_bwd(qkv(K.qkv_heads), xg)),
+         _bf16(lambda: torch.stack(K._qkv_separate(x, layers, 4, scale)).float()
+               - torch.stack(K.qkv_heads(x, layers, 4, scale)).float())),
+        ("bf16 layer norm fwd+bwd", _bf16(_fwd_bwd(ln_hand, xg)), _bf16(_fwd_bwd(norm, xg)),
+         _bf16(lambda: ln_hand(x).float() - norm(x).float())),
+        ("bf16 residual add (fp32 + bf16)", lambda: x + yb, lambda: K.residual_add(x, yb),
+         lambda: (x + yb) - K.residual_add(x, yb)),
+        ("bf16 Chebyshev conv K=2", cheb(K._cheb_conv_terms), cheb(K._cheb_conv_stacked),
+         lambda: cheb(K._cheb_conv_terms)().float() - cheb(K._cheb_conv_stacked)().float()),
+    ]
 
 
 def _chunk_case(g: torch.Generator):

@@ -188,16 +188,21 @@ def qkv_heads(x: torch.Tensor, layers, n_head: int,
     the GEMM's layout (instead of three GEMMs, three layout copies and two gradient sums).
     float32 keeps the three separate maps (results unchanged).
     """
-    B, N, C = x.shape
     dt = compute_dtype(x)
     if dt not in LOW:
-        q, k, v = (linear(x, lin, scale=s) for lin, s in zip(layers, (q_scale, None, None)))
-        return tuple(z.view(B, N, n_head, -1).transpose(1, 2) for z in (q, k, v))
+        return _qkv_separate(x, layers, n_head, q_scale)
     wq, wk, wv = (lin.weight for lin in layers)
     bq, bk, bv = (lin.bias for lin in layers)
     w = torch.cat([wq * q_scale, wk, wv]).to(dt)                         # (3C, C)
     b = torch.cat([bq * q_scale, bk, bv]).to(dt)                         # (3C,)
     return _QKVHeads.apply(x.to(dt), w, b, n_head)
+
+
+def _qkv_separate(x, layers, n_head: int, q_scale: float):
+    """:func:`qkv_heads` as three :func:`linear` maps and three (B, H, N, d) views."""
+    B, N, _ = x.shape
+    q, k, v = (linear(x, lin, scale=s) for lin, s in zip(layers, (q_scale, None, None)))
+    return tuple(z.view(B, N, n_head, -1).transpose(1, 2) for z in (q, k, v))
 
 
 class _QKVHeads(torch.autograd.Function):
@@ -279,11 +284,16 @@ def cheb_conv(x: torch.Tensor, polys: torch.Tensor, weight: torch.Tensor,
     The T_k are computed once per layer (not per call); T_0 = I needs no node mixing; each T_k
     reaches every pose through a stride-0 batch and is summed into y in place (``baddbmm_``).
     """
-    B, N, _ = x.shape
     dt = compute_dtype(x)
     x, polys, weight, bias = (a.to(dt) for a in (x, polys, weight, bias))
     if dt in LOW:                         # bf16 / fp16: one GEMM and one batched product
         return _cheb_conv_stacked(x, polys, weight, bias)
+    return _cheb_conv_terms(x, polys, weight, bias)
+
+
+def _cheb_conv_terms(x, polys, weight, bias):
+    """:func:`cheb_conv` term by term (float32): x W_0 + b, then + T_k (x W_k) in place."""
+    B, N, _ = x.shape
     y = (x @ weight[0]).add_(bias)                                       # T_0 = I: x W_0 + b
     for k in range(1, weight.shape[0]):
         y.baddbmm_(polys[k].expand(B, N, N), x @ weight[k])              # + T_k (x W_k)
