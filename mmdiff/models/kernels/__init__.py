@@ -1,0 +1,69 @@
+"""Speed kernels: the arithmetic of the graph layers, written to run fast on a CPU.
+
+The layers in :mod:`mmdiff.models.graph` state what they compute in their docstrings and call
+these functions to compute it. Each kernel below gives the plain PyTorch expression it replaces
+(``*_plain``, used by the tests, which check both agree, and by ``mmdiff bench --kernels``, which
+times both) and the gain measured here: ``mmdiff --threads 1 bench --kernels --repeats 10``
+(one thread of the 2-core CPU while a training run held the other, torch 2.13, the released size:
+batch 1024, 34 nodes, 96 features; median of 10 alternating runs in one process; 2026-12-05).
+
+==============================  =============================================  ===============
+kernel                          instead of                                     measured gain
+==============================  =============================================  ===============
+:func:`dropout`                 ``F.dropout`` (a float mask from torch.rand)    4.67x
+:func:`linear`                  ``F.linear`` (addmm copies the bias first)      0.98x
+:func:`layer_norm`              autograd through mean / norm / division         2.89x
+:func:`attention`               softmax(q k^T / sqrt(d)) v as three ops         0.92x
+:func:`cheb_conv`               sum_k T_k @ x @ W_k with T_k per call           1.56x
+:func:`graph_linear`            fc(L @ x) in the order written                  1.20x / 1.02x
+:func:`node_linear`             fc over the node axis via two transposes        1.63x
+:func:`chunked`                 one pass over the whole batch                   1.21x
+==============================  =============================================  ===============
+
+``graph_linear``: 192 -> 96 / 96 -> 192. On one thread ``linear`` (0.98x) and ``attention``
+(0.92x, inference) gain nothing here; their gain with both cores is unmeasured (run the command
+above without ``--threads 1`` on an idle machine). Where a kernel and its plain form differ
+at all, it is float32 rounding (summation order); ``tests/test_models.py`` checks the layers
+against their formulas.
+
+Mixed precision (:mod:`mmdiff.precision`): under autocast the matrix products cast their inputs
+and weights to the autocast dtype (:func:`compute_dtype`), the layer norm keeps float32
+statistics and gradients, dropout masks stay exact, bf16 attention on a CPU avoids the fused SDPA,
+and :func:`full_precision` runs the models' embeddings and read-outs in float32;
+``tests/test_precision.py`` checks each under bf16. In bf16 / fp16 six kernels take another
+path (float32 keeps the one above, its results unchanged), each measured against the form the
+bf16 step used before it by the same command (the ``bf16`` rows; TBD):
+
+==============================  =============================================  ===============
+bf16 path                       instead of                                     measured gain
+==============================  =============================================  ===============
+:func:`dropout` (fwd + bwd)     ``F.dropout`` (mask and scale: two passes)      TBD
+:func:`qkv_heads` (fwd + bwd)   three ``linear`` maps, head views               TBD
+:func:`layer_norm` (fwd + bwd)  the hand-written norm in float32, then a cast   TBD
+:func:`residual_add`            PyTorch's mixed-dtype add                       TBD
+:func:`cheb_conv`               the terms one by one                            TBD
+:func:`linear`                  GEMM + in-place bias (``F.linear`` fuses it)    (A/B: 1.6x)
+==============================  =============================================  ===============
+
+``linear``: 0.22 against 0.36 ms for 192 poses, an A/B in one process (issue 15). The bf16
+layer norm is GraFormer's norm computed by PyTorch's fused layer norm (:func:`layer_norm`;
+relative difference eps / std, below bf16's resolution).
+"""
+from __future__ import annotations
+
+from mmdiff.models.kernels.attention import CPU_CHUNK, attention, chunked
+from mmdiff.models.kernels.autocast import LOW, compute_dtype, full_precision
+from mmdiff.models.kernels.dropout import Dropout, dropout, dropout_mask, random_ints
+from mmdiff.models.kernels.graph import cheb_conv, graph_linear, node_linear
+from mmdiff.models.kernels.linear import linear, qkv_heads, residual_add
+from mmdiff.models.kernels.norm import layer_norm, layer_norm_plain
+# the forms behind them, for the tests and ``mmdiff bench --kernels``
+from mmdiff.models.kernels.attention import _padded  # noqa: F401
+from mmdiff.models.kernels.dropout import _MaskScale  # noqa: F401
+from mmdiff.models.kernels.graph import _cheb_conv_stacked, _cheb_conv_terms  # noqa: F401
+from mmdiff.models.kernels.linear import _QKVHeads, _qkv_separate  # noqa: F401
+from mmdiff.models.kernels.norm import _fused_layer_norm, _UnbiasedLayerNorm  # noqa: F401
+
+__all__ = ["LOW", "compute_dtype", "full_precision", "random_ints", "dropout_mask", "dropout",
+           "Dropout", "linear", "qkv_heads", "residual_add", "layer_norm", "layer_norm_plain",
+           "attention", "cheb_conv", "graph_linear", "node_linear", "chunked", "CPU_CHUNK"]

@@ -1,0 +1,92 @@
+"""Dropout from cheap random integers, exact in bf16 / fp16."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from mmdiff.errors import ConfigError
+from mmdiff.models.kernels.autocast import LOW
+
+
+def random_ints(shape, bits: int, device=None) -> torch.Tensor:
+    """Uniform random signed integers of ``bits`` = 8 or 16 bits (int8 in [-128, 127] or int16 in
+    [-32768, 32767]) of the given shape, cut from 64-bit random words of the global torch
+    generator: 8 or 4 values per draw, 8x or 4x fewer draws than ``torch.rand``."""
+    dtype = {8: torch.int8, 16: torch.int16}[bits]
+    n, per_word = math.prod(shape), 64 // bits
+    words = torch.empty((n + per_word - 1) // per_word, dtype=torch.int64, device=device)
+    words.random_(-2**63, None)
+    return words.view(dtype)[:n].view(shape)
+
+
+def dropout_mask(shape, p: float, device=None, dtype=torch.float32,
+                 scaled: bool = True) -> torch.Tensor:
+    """Inverted-dropout mask: 0 with probability p, else 1 / (1 - p) (or 1 when not ``scaled``);
+    float tensor of ``shape``.
+
+    Each element compares a random integer r with a threshold: r >= thr keeps it. Eight bits
+    suffice when p is a multiple of 1/256 (0.25 is exact); otherwise 16 bits (p within 1e-5).
+    The comparison is done in the integers, r -> clamp(r, thr - 1, thr) - (thr - 1), which gives
+    exactly 0 or 1 and on the CPU is several times cheaper than a boolean mask + where (and than
+    the same two passes in floating point: 0.25 against 2.2 ms for 3.3 M bf16 elements, issue 15).
+    """
+    bits = 8 if float(p * 256).is_integer() else 16
+    thr = round(p * 2**bits) - 2**(bits - 1)                         # P(r < thr) = p
+    if thr == -2**(bits - 1):                                        # p rounds to 0: keep all
+        keep = torch.ones(shape, dtype=dtype, device=device)
+    else:
+        keep = random_ints(shape, bits, device).clamp_(thr - 1, thr).sub_(thr - 1).to(dtype)
+    return keep.mul_(1.0 / (1.0 - p)) if scaled else keep
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout, ``F.dropout(x, p, training)`` in distribution (p rounded to a multiple
+    of 1/65536: 0.25 exactly, 0.1 within 1e-5). x: any shape.
+
+    Measured: drawing and applying the mask of a (1024, 34, 96) activation took 5.8 ms with
+    ``F.dropout`` and 1.7 ms here (session 2 of issue 4); the training step draws 48 masks.
+    In bf16 / fp16 the mask is 0 / 1 (1 / (1 - p) is coarse in 8 / 11 bits) and
+    :class:`_MaskScale` applies mask and scale in one pass, forward and backward, each value
+    rounded once (18.5 against 15 ms forward + backward at p = 0.25, issue 15).
+    """
+    if not training or p == 0.0:
+        return x
+    if x.dtype in LOW:
+        keep = dropout_mask(x.shape, p, x.device, x.dtype, scaled=False)     # mask 0 / 1 (exact)
+        return _MaskScale.apply(x, keep, 1.0 / (1.0 - p))
+    return x * dropout_mask(x.shape, p, x.device, x.dtype)
+
+
+class _MaskScale(torch.autograd.Function):
+    """y = x * keep * scale for a 0 / 1 ``keep`` of x's shape and dtype, one pass, rounded once
+    (``addcmul`` computes in float32 and rounds at the end); the gradient likewise."""
+
+    @staticmethod
+    def forward(ctx, x, keep, scale: float):
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return torch.addcmul(x.new_zeros(()), x, keep, value=scale)
+
+    @staticmethod
+    def backward(ctx, grad):
+        keep, = ctx.saved_tensors
+        grad = grad.to(keep.dtype)
+        return torch.addcmul(grad.new_zeros(()), grad, keep, value=ctx.scale), None, None
+
+
+class Dropout(nn.Module):
+    """:func:`dropout` as a module (identity in eval mode); p in [0, 1)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"dropout probability must be in [0, 1), found {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
