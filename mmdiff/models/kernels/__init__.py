@@ -4,24 +4,24 @@ The layers in :mod:`mmdiff.models.graph` state what they compute in their docstr
 these functions to compute it. Each kernel below gives the plain PyTorch expression it replaces
 (``*_plain``, used by the tests, which check both agree, and by ``mmdiff bench --kernels``, which
 times both) and the gain measured here: ``mmdiff --threads 1 bench --kernels --repeats 10``
-(one thread of the 2-core CPU while a training run held the other, torch 2.13, the released size:
-batch 1024, 34 nodes, 96 features; median of 10 alternating runs in one process; 2026-12-05).
+(one thread of the 2-core CPU, the machine otherwise idle, torch 2.13, the released size:
+batch 1024, 34 nodes, 96 features; median of 10 alternating runs in one process; 2026-12-06).
 
 ==============================  =============================================  ===============
 kernel                          instead of                                     measured gain
 ==============================  =============================================  ===============
-:func:`dropout`                 ``F.dropout`` (a float mask from torch.rand)    4.67x
-:func:`linear`                  ``F.linear`` (addmm copies the bias first)      0.98x
-:func:`layer_norm`              autograd through mean / norm / division         2.89x
-:func:`attention`               softmax(q k^T / sqrt(d)) v as three ops         0.92x
-:func:`cheb_conv`               sum_k T_k @ x @ W_k with T_k per call           1.56x
-:func:`graph_linear`            fc(L @ x) in the order written                  1.20x / 1.02x
-:func:`node_linear`             fc over the node axis via two transposes        1.63x
-:func:`chunked`                 one pass over the whole batch                   1.21x
+:func:`dropout`                 ``F.dropout`` (a float mask from torch.rand)    4.62x
+:func:`linear`                  ``F.linear`` (addmm copies the bias first)      1.03x
+:func:`layer_norm`              autograd through mean / norm / division         2.68x
+:func:`attention`               softmax(q k^T / sqrt(d)) v as three ops         0.94x
+:func:`cheb_conv`               sum_k T_k @ x @ W_k with T_k per call           1.42x
+:func:`graph_linear`            fc(L @ x) in the order written                  1.17x / 1.12x
+:func:`node_linear`             fc over the node axis via two transposes        1.39x
+:func:`chunked`                 one pass over the whole batch                   1.17x
 ==============================  =============================================  ===============
 
-``graph_linear``: 192 -> 96 / 96 -> 192. On one thread ``linear`` (0.98x) and ``attention``
-(0.92x, inference) gain nothing here; their gain with both cores is unmeasured (run the command
+``graph_linear``: 192 -> 96 / 96 -> 192. On one thread ``linear`` (1.03x) and ``attention``
+(0.94x, inference) gain nothing here; their gain with both cores is unmeasured (run the command
 above without ``--threads 1`` on an idle machine). Where a kernel and its plain form differ
 at all, it is float32 rounding (summation order); ``tests/test_models.py`` checks the layers
 against their formulas.
@@ -32,20 +32,27 @@ statistics and gradients, dropout masks stay exact, bf16 attention on a CPU avoi
 and :func:`full_precision` runs the models' embeddings and read-outs in float32;
 ``tests/test_precision.py`` checks each under bf16. In bf16 / fp16 six kernels take another
 path (float32 keeps the one above, its results unchanged), each measured against the form the
-bf16 step used before it by the same command (the ``bf16`` rows; TBD):
+bf16 step used before it, or against PyTorch's own form, by the same command (its ``bf16``
+rows, same run):
 
 ==============================  =============================================  ===============
 bf16 path                       instead of                                     measured gain
 ==============================  =============================================  ===============
-:func:`dropout` (fwd + bwd)     ``F.dropout`` (mask and scale: two passes)      TBD
-:func:`qkv_heads` (fwd + bwd)   three ``linear`` maps, head views               TBD
-:func:`layer_norm` (fwd + bwd)  the hand-written norm in float32, then a cast   TBD
-:func:`residual_add`            PyTorch's mixed-dtype add                       TBD
-:func:`cheb_conv`               the terms one by one                            TBD
+:func:`dropout` (fwd + bwd)     ``F.dropout`` on bf16, p = 0.1                  1.72x
+:func:`qkv_heads` (fwd + bwd)   three ``linear`` maps, head views               1.25x
+:func:`layer_norm` (fwd + bwd)  the hand-written norm in float32, then a cast   2.41x
+:func:`residual_add`            PyTorch's mixed-dtype add                       1.36x
+:func:`cheb_conv`               the terms one by one (forward only)             0.96x
 :func:`linear`                  GEMM + in-place bias (``F.linear`` fuses it)    (A/B: 1.6x)
 ==============================  =============================================  ===============
 
-``linear``: 0.22 against 0.36 ms for 192 poses, an A/B in one process (issue 15). The bf16
+``linear``: 0.22 against 0.36 ms for 192 poses, an A/B in one process (issue 15). ``cheb_conv``
+stays stacked: alone it is no faster, but in the training step (forward and backward) it was
+1.02x (A/B in one process, issue 15). The dropout row compares with ``F.dropout``. In a whole bf16
+training step (batch 1024, A/B in one process, issue 15): dropout cost 0.81 s of 4.14 s with the
+previous masks (cut in floating point, mask and scale applied in two passes) and 0.33 s of
+3.83 s with these (measured against every dropout off); ``qkv_heads`` took the step from 3.91 to
+3.67 s and the fused layer norm from 3.44 to 3.16 s (medians). The bf16
 layer norm is GraFormer's norm computed by PyTorch's fused layer norm (:func:`layer_norm`;
 relative difference eps / std, below bf16's resolution).
 """
