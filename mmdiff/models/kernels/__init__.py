@@ -6,6 +6,9 @@ these functions to compute it. Each kernel below gives the plain PyTorch express
 times both) and the gain measured here: ``mmdiff --threads 1 bench --kernels --repeats 10``
 (one thread of the 2-core CPU, the machine otherwise idle, torch 2.13, the released size:
 batch 1024, 34 nodes, 96 features; median of 10 alternating runs in one process; 2026-12-06).
+The kernels live in modules by idea and are used from here: ``autocast`` (the dtypes they
+compute in), ``dropout_masks``, ``feature_maps`` (linear maps, Q/K/V, residual adds), ``graph``
+(node mixing), ``norm`` and ``node_attention`` (attention and inference chunks).
 
 ==============================  =============================================  ===============
 kernel                          instead of                                     measured gain
@@ -58,17 +61,17 @@ relative difference eps / std, below bf16's resolution).
 """
 from __future__ import annotations
 
-from mmdiff.models.kernels.attention import CPU_CHUNK, attention, chunked
+from mmdiff.models.kernels.node_attention import CPU_CHUNK, attention, chunked
 from mmdiff.models.kernels.autocast import LOW, compute_dtype, full_precision
-from mmdiff.models.kernels.dropout import Dropout, dropout, dropout_mask, random_ints
+from mmdiff.models.kernels.dropout_masks import Dropout, dropout, dropout_mask, random_ints
 from mmdiff.models.kernels.graph import cheb_conv, graph_linear, node_linear
-from mmdiff.models.kernels.linear import linear, qkv_heads, residual_add
+from mmdiff.models.kernels.feature_maps import linear, qkv_heads, residual_add
 from mmdiff.models.kernels.norm import layer_norm, layer_norm_plain
 # the forms behind them, for the tests and ``mmdiff bench --kernels``
-from mmdiff.models.kernels.attention import _padded  # noqa: F401
-from mmdiff.models.kernels.dropout import _MaskScale  # noqa: F401
+from mmdiff.models.kernels.node_attention import _padded  # noqa: F401
+from mmdiff.models.kernels.dropout_masks import _MaskScale  # noqa: F401
 from mmdiff.models.kernels.graph import _cheb_conv_stacked, _cheb_conv_terms  # noqa: F401
-from mmdiff.models.kernels.linear import _QKVHeads, _qkv_separate  # noqa: F401
+from mmdiff.models.kernels.feature_maps import _QKVHeads, _qkv_separate  # noqa: F401
 from mmdiff.models.kernels.norm import _fused_layer_norm, _UnbiasedLayerNorm  # noqa: F401
 
 __all__ = ["LOW", "compute_dtype", "full_precision", "random_ints", "dropout_mask", "dropout",

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from mmdiff.models.kernels.autocast import LOW, compute_dtype
-from mmdiff.models.kernels.linear import linear
+from mmdiff.models.kernels.feature_maps import linear
 
 
 def graph_linear(lap: torch.Tensor, x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdiff.models.kernels.autocast import LOW
-from mmdiff.models.kernels.dropout import Dropout
+from mmdiff.models.kernels.dropout_masks import Dropout
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, drop: Dropout,
