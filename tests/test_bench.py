@@ -192,3 +192,35 @@ def test_reference_table_marks_untimed_cells():
     assert "mmdiff bf16 compiled" in lines[1]
     assert lines[2].split()[-2:] == ["3.00x", "-"] and lines[3].split()[-1] == "5.00x"
     assert "nan" not in table
+
+
+def test_ablate_swaps_are_live_in_a_bf16_step_and_restored():
+    """Every swap of --ablate replaces something the bf16 training step really calls (else its
+    row would time nothing), and the kit's own functions are back afterwards."""
+    import importlib
+    import torch
+    from mmdiff.bench import ablate
+    from mmdiff.bench.timing import make_inputs, training_step_fn
+    from mmdiff.models import build_denoiser
+    torch.manual_seed(0)
+    step = training_step_fn(build_denoiser(), *make_inputs(4, torch.device("cpu")), "bf16")
+    for name, swaps in ablate.SWAPS.items():
+        before = [getattr(importlib.import_module(m), a) for m, a, _ in swaps]
+        calls = []
+
+        def counted(fn):
+            def run(*args, **kw):
+                calls.append(1)
+                return fn(*args, **kw)
+            return run
+        with ablate.swapped([(m, a, counted(new)) for m, a, new in swaps]):
+            step()
+        assert calls, f"{name}: the swapped form was never called"
+        assert [getattr(importlib.import_module(m), a) for m, a, _ in swaps] == before
+
+
+def test_bench_ablate_report(capsys, restore_threads):
+    assert bench.main(["--ablate", "--batch", "4", "--repeats", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if re.search(r"\d\.\d{3}x$", line)]
+    assert len(rows) == 7 and "fused layer norm" in out and "(cost of dropout)" in out

@@ -5,6 +5,7 @@
     mmdiff bench --device cpu --reference ~/src/monoMotionDiff   # side by side with the reference
     mmdiff bench --kernels                            # each speed kernel against its plain form
     mmdiff bench --device cpu --precision bf16 --reference DIR   # reference fp32, kit fp32, bf16
+    mmdiff bench --ablate                             # the bf16 step, one bf16 path swapped back
 
 Default report (:mod:`~mmdiff.bench.throughput`; models at the released size, random weights;
 speed does not depend on the values):
@@ -26,7 +27,8 @@ peak resident set (VmHWM, reset through /proc/self/clear_refs where Linux allows
 ``--reference DIR`` (:mod:`~mmdiff.bench.reference`) prints only the side-by-side table: the
 reference's own speed depends on what ran before it in the process, so it starts from a fresh
 one. ``--kernels`` (:mod:`~mmdiff.bench.kernels`) prints the kernel table and the allocator's
-page faults.
+page faults. ``--ablate`` (:mod:`~mmdiff.bench.ablate`) times the bf16 training step against the
+same step with one bf16 kernel path swapped back to the form it replaced, path by path.
 """
 from __future__ import annotations
 
@@ -77,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--kernels", action="store_true",
                     help="instead, time each speed kernel against the plain PyTorch it replaces "
                          "(CPU, released size; --repeats runs each, median)")
+    ap.add_argument("--ablate", action="store_true",
+                    help="instead, time the bf16 training step (CPU, released size, --batch) "
+                         "against the same step with each bf16 kernel path swapped back to the "
+                         "form it replaced, one at a time (--repeats runs each, median)")
     return ap
 
 
@@ -94,7 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, ap) -> int:
-    from mmdiff.bench import kernels, reference, throughput
+    from mmdiff.bench import ablate, kernels, reference, throughput
+    if args.ablate:
+        print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, median of "
+              f"{args.repeats}")
+        print(ablate.format_ablation(ablate.ablation_rows(args.batch, args.repeats), args.batch),
+              flush=True)
+        return 0
     if args.kernels:
         print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, median of "
               f"{args.repeats}")
