@@ -49,13 +49,13 @@ bf16 path                       instead of                                     m
 :func:`linear`                  GEMM + in-place bias (``F.linear`` fuses it)    (A/B: 1.6x)
 ==============================  =============================================  ===============
 
-``linear``: 0.22 against 0.36 ms for 192 poses, an A/B in one process (issue 15). ``cheb_conv``
-stays stacked: alone it is no faster, but in the training step (forward and backward) it was
-1.02x (A/B in one process, issue 15). The dropout row compares with ``F.dropout``. In a whole bf16
-training step (batch 1024, A/B in one process, issue 15): dropout cost 0.81 s of 4.14 s with the
-previous masks (cut in floating point, mask and scale applied in two passes) and 0.33 s of
-3.83 s with these (measured against every dropout off); ``qkv_heads`` took the step from 3.91 to
-3.67 s and the fused layer norm from 3.44 to 3.16 s (medians). The bf16
+What each path buys in a whole bf16 training step (batch 1024), the step against the same step
+with that one path swapped back, alternating in one process: ``mmdiff --threads 1 bench --ablate
+--repeats 5``, two runs (2026-12-06, idle machine; step about 2.7 s): dropout 1.10x / 1.09x,
+Q, K, V 1.01x / 1.02x, layer norm 1.10x / 1.09x, residual add 1.00x / 1.02x, stacked Chebyshev
+terms 1.06x / 1.06x (alone, forward only, no faster: the table above), ``F.linear`` 1.00x /
+1.01x (alone 0.22 against 0.36 ms for 192 poses); all dropout together costs 0.40-0.42 s of the
+step. The bf16
 layer norm is GraFormer's norm computed by PyTorch's fused layer norm (:func:`layer_norm`;
 relative difference eps / std, below bf16's resolution).
 """
