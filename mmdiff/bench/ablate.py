@@ -26,11 +26,11 @@ import importlib
 
 import torch
 
-from mmdiff.bench.kernels import median_ms
+from mmdiff.bench.kernels import layer_norm_hand, median_ms
 from mmdiff.bench.timing import make_inputs, training_step_fn
 from mmdiff.models import build_denoiser
 from mmdiff.models import kernels as K
-from mmdiff.models.kernels.dropout_masks import random_ints
+from mmdiff.models.kernels.dropout_masks import mask_threshold, random_ints
 
 
 def _dropout_two_pass(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -38,29 +38,12 @@ def _dropout_two_pass(x: torch.Tensor, p: float, training: bool) -> torch.Tensor
     16-bit draws, which bf16 cannot hold), then x * mask and * 1 / (1 - p) as two passes."""
     if not training or p == 0.0:
         return x
-    bits = 8 if float(p * 256).is_integer() else 16
-    thr = round(p * 2**bits) - 2**(bits - 1)
+    bits, thr = mask_threshold(p)
     work = x.dtype if bits == 8 or x.dtype == torch.float32 else torch.float32
     keep = random_ints(x.shape, bits, x.device).to(work).clamp_(thr - 1, thr).sub_(thr - 1)
     if x.dtype == torch.float32:
         return x * keep.mul_(1.0 / (1.0 - p))
     return (x * keep.to(x.dtype)).mul_(1.0 / (1.0 - p))
-
-
-def _layer_norm_hand(x, a, b, eps):
-    """The bf16 layer norm before the fused one: the hand-written norm in float32, then a cast."""
-    return K._UnbiasedLayerNorm.apply(x.float(), a.float(), b.float(), eps).to(
-        K.compute_dtype(x))
-
-
-def _linear_gemm_add(x, layer, scale=None):
-    """``linear`` as in float32: one GEMM, then the bias added in place."""
-    dt = K.compute_dtype(x)
-    w, b = layer.weight.to(dt), layer.bias.to(dt)
-    if scale is not None:
-        w, b = w * scale, b * scale
-    y = x.to(dt).reshape(-1, x.shape[-1]) @ w.t()
-    return y.add_(b).view(*x.shape[:-1], w.shape[0])
 
 
 def _no_dropout(x, p, training):
@@ -72,11 +55,10 @@ PKG = "mmdiff.models.kernels"
 SWAPS = {
     "dropout: integer masks, 1 pass": [(f"{PKG}.dropout_masks", "dropout", _dropout_two_pass)],
     "Q, K, V as one GEMM": [(PKG, "qkv_heads", K._qkv_separate)],
-    "fused layer norm": [(PKG, "layer_norm", _layer_norm_hand)],
+    "fused layer norm": [(f"{PKG}.norm", "_fused_layer_norm", layer_norm_hand)],
     "residual add casts first": [(PKG, "residual_add", lambda x, y: x + y)],
     "Chebyshev terms stacked": [(f"{PKG}.graph", "_cheb_conv_stacked", K._cheb_conv_terms)],
-    "F.linear (bias fused)": [(PKG, "linear", _linear_gemm_add),
-                              (f"{PKG}.graph", "linear", _linear_gemm_add)],
+    "F.linear (bias fused)": [(f"{PKG}.feature_maps", "_bias_fused", K._bias_after)],
     "(cost of dropout)": [(f"{PKG}.dropout_masks", "dropout", _no_dropout)],
 }
 

@@ -102,6 +102,11 @@ def kernel_cases(seed: int = 0) -> list[tuple[str, Callable, Callable, Callable]
     return cases + bf16_cases(g)
 
 
+def layer_norm_hand(x, a, b, eps: float) -> torch.Tensor:
+    """The bf16 layer norm before the fused one: the hand-written norm in float32 (float32 out)."""
+    return K._UnbiasedLayerNorm.apply(x.float(), a.float(), b.float(), eps)
+
+
 def _bf16(fn: Callable[[], object]) -> Callable[[], object]:
     """fn run under CPU autocast to bf16 (:mod:`mmdiff.precision`)."""
     def run():
@@ -131,7 +136,7 @@ def bf16_cases(g: torch.Generator) -> list[tuple[str, Callable, Callable, Callab
         return lambda: fn(*(t.bfloat16() for t in (x, polys, W, bias)))
 
     def ln_hand(z):                        # the hand-written norm in float32, cast to bf16
-        return K._UnbiasedLayerNorm.apply(z.float(), a, b, 1e-6).bfloat16()
+        return layer_norm_hand(z, a, b, 1e-6).bfloat16()
 
     def norm(z):
         return K.layer_norm(z, a, b, 1e-6)

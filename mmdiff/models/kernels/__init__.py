@@ -71,7 +71,7 @@ from mmdiff.models.kernels.norm import layer_norm, layer_norm_plain
 from mmdiff.models.kernels.node_attention import _padded  # noqa: F401
 from mmdiff.models.kernels.dropout_masks import _MaskScale  # noqa: F401
 from mmdiff.models.kernels.graph import _cheb_conv_stacked, _cheb_conv_terms  # noqa: F401
-from mmdiff.models.kernels.feature_maps import _QKVHeads, _qkv_separate  # noqa: F401
+from mmdiff.models.kernels.feature_maps import _bias_after, _QKVHeads, _qkv_separate  # noqa: F401
 from mmdiff.models.kernels.norm import _fused_layer_norm, _UnbiasedLayerNorm  # noqa: F401
 
 __all__ = ["LOW", "compute_dtype", "full_precision", "random_ints", "dropout_mask", "dropout",

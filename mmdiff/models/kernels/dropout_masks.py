@@ -21,6 +21,13 @@ def random_ints(shape, bits: int, device=None) -> torch.Tensor:
     return words.view(dtype)[:n].view(shape)
 
 
+def mask_threshold(p: float) -> tuple[int, int]:
+    """(bits, thr) of a dropout mask with rate p: random integers of ``bits`` bits (8 when p is
+    a multiple of 1/256, else 16) below ``thr`` are dropped, P(r < thr) = p."""
+    bits = 8 if float(p * 256).is_integer() else 16
+    return bits, round(p * 2**bits) - 2**(bits - 1)
+
+
 def dropout_mask(shape, p: float, device=None, dtype=torch.float32,
                  scaled: bool = True) -> torch.Tensor:
     """Inverted-dropout mask: 0 with probability p, else 1 / (1 - p) (or 1 when not ``scaled``);
@@ -32,8 +39,7 @@ def dropout_mask(shape, p: float, device=None, dtype=torch.float32,
     exactly 0 or 1 and on the CPU is several times cheaper than a boolean mask + where, and than
     the same two passes in floating point (an int8 clamp is a fraction of a bf16 one).
     """
-    bits = 8 if float(p * 256).is_integer() else 16
-    thr = round(p * 2**bits) - 2**(bits - 1)                         # P(r < thr) = p
+    bits, thr = mask_threshold(p)
     if thr == -2**(bits - 1):                                        # p rounds to 0: keep all
         keep = torch.ones(shape, dtype=dtype, device=device)
     else:
