@@ -163,22 +163,26 @@ def test_bench_reference_must_be_a_checkout(tmp_path, capsys):
 
 
 def test_bench_kernels_report(capsys, restore_threads, monkeypatch):
-    """--kernels prints every kernel with its plain-form time, the ratio and the difference,
-    and the allocator rows (tiny sizes here: the figures are not checked)."""
+    """--kernels prints every fast layer against its plain parent (training in fp32 and bf16,
+    evaluation in fp32) with the ratio and the difference, the chunked denoiser and the
+    allocator rows (tiny sizes here: the figures are not checked)."""
     from mmdiff.bench import kernels
+    from mmdiff.models.kernels import FAST
     monkeypatch.setattr(kernels, "B", 8)
     monkeypatch.setattr(kernels, "allocator_rows", lambda: [("glibc defaults", 123, 4.5)])
     assert bench.main(["--kernels", "--repeats", "1", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    for name in ("dropout", "linear", "layer norm", "attention", "Chebyshev", "learned-graph",
-                 "node fc", "chunks of 192", "glibc defaults", "bf16 dropout", "bf16 Q, K, V",
-                 "bf16 layer norm", "bf16 residual add", "bf16 Chebyshev"):
+    for name in ("dropout", "layer norm", "attention", "Chebyshev", "learned-graph fc 96->192",
+                 "learned-graph fc 192->96", "node fc", "chunks of 192", "glibc defaults"):
         assert name in out
-    rows = [line for line in out.splitlines() if re.search(r"\d\.\d\dx  ", line)]
-    assert len(rows) == 14                                  # one row per kernel and bf16 path
-    bf16 = {line.split("  ")[1].strip(): line.split()[-1] for line in rows if "bf16" in line}
-    assert bf16["bf16 dropout p=0.1 fwd+bwd"] == "(random)"
-    assert all(float(d) < 0.1 for name, d in bf16.items() if "dropout" not in name)
+    rows = {line.split("  ")[1].strip(): line.split()[-1] for line in out.splitlines()
+            if re.search(r"\d\.\d\dx  ", line)}
+    cases = kernels.layer_cases()
+    assert {type(layer) for _, layer, _ in cases} == set(FAST)   # every fast form has a row
+    assert len(rows) == 3 * len(cases) - 1 + 1             # (dropout: no eval row) + chunks
+    assert rows["dropout p=0.1, bf16 fwd+bwd"] == "(random)"
+    assert all(float(d) < (0.1 if "bf16" in name else 1e-4)
+               for name, d in rows.items() if "dropout" not in name)
 
 
 def test_reference_table_marks_untimed_cells():
@@ -194,33 +198,27 @@ def test_reference_table_marks_untimed_cells():
     assert "nan" not in table
 
 
-def test_ablate_swaps_are_live_in_a_bf16_step_and_restored():
-    """Every swap of --ablate replaces something the bf16 training step really calls (else its
-    row would time nothing), and the kit's own functions are back afterwards."""
-    import importlib
-    import torch
+def test_ablate_rows_swap_through_accelerate():
+    """Each --ablate row is the denoiser with exactly one kind of layer left plain (the last:
+    all plain), made by the switch itself; the kit's step has every fast form."""
+    import copy
     from mmdiff.bench import ablate
-    from mmdiff.bench.timing import make_inputs, training_step_fn
-    from mmdiff.models import build_denoiser
-    torch.manual_seed(0)
-    step = training_step_fn(build_denoiser(), *make_inputs(4, torch.device("cpu")), "bf16")
-    for name, swaps in ablate.SWAPS.items():
-        before = [getattr(importlib.import_module(m), a) for m, a, _ in swaps]
-        calls = []
-
-        def counted(fn):
-            def run(*args, **kw):
-                calls.append(1)
-                return fn(*args, **kw)
-            return run
-        with ablate.swapped([(m, a, counted(new)) for m, a, new in swaps]):
-            step()
-        assert calls, f"{name}: the swapped form was never called"
-        assert [getattr(importlib.import_module(m), a) for m, a, _ in swaps] == before
+    from mmdiff.models import DenoiserConfig, accelerate, build_denoiser
+    from mmdiff.models.kernels import FAST
+    plain = build_denoiser(DenoiserConfig(hid_dim=16, emd_dim=8, num_layers=2, n_head=2),
+                           fast=False)
+    rows = ablate.variants()
+    assert list(rows) == [c.__name__ for c in FAST] + [ablate.ALL_PLAIN]
+    for name, only in rows.items():
+        kinds = {type(m) for m in accelerate(copy.deepcopy(plain), only=only).modules()}
+        left_plain = {c.__name__ for c in FAST if c in kinds}
+        assert left_plain == ({name} if name != ablate.ALL_PLAIN else {c.__name__ for c in FAST})
+        assert {FAST[c] for c in only} <= kinds
 
 
 def test_bench_ablate_report(capsys, restore_threads):
+    from mmdiff.models.kernels import FAST
     assert bench.main(["--ablate", "--batch", "4", "--repeats", "1", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if re.search(r"\d\.\d{3}x$", line)]
-    assert len(rows) == 7 and "fused layer norm" in out and "(cost of dropout)" in out
+    assert len(rows) == len(FAST) + 1 and "LayerNorm" in out and "(all plain)" in out

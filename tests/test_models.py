@@ -16,7 +16,9 @@ from mmdiff.models import (ChebConv, DenoiserConfig, DiffPoseDenoiser, GraFormer
                            adjacency_from_edges, build_denoiser, build_lifter,
                            chebyshev_polynomials, cross_channel_edges, normalized_laplacian,
                            timestep_embedding)
-from mmdiff.models.kernels import Dropout, _UnbiasedLayerNorm, chunked, dropout_mask
+from mmdiff.models import accelerate
+from mmdiff.models.kernels import CPU_CHUNK, FastDropout, chunked, dropout_mask
+from mmdiff.models.kernels.norm import _UnbiasedLayerNorm
 from mmdiff.skeleton import EDGES_17
 
 from conftest import REFERENCE_FIXTURE
@@ -182,24 +184,24 @@ def test_dropout_rate_scale_and_eval_identity():
     torch.manual_seed(0)
     x = torch.ones(200, 1000)
     for p in (0.1, 0.25, 0.5, 0.03):                     # 16, 8, 8 and 16 random bits
-        y = Dropout(p).train()(x)
+        y = FastDropout(p).train()(x)
         assert abs((y == 0).float().mean().item() - p) < 0.005
         assert torch.allclose(y[y != 0], torch.tensor(1 / (1 - p)))
         mask = dropout_mask((4000, 250), p)
         values = mask.unique()
         assert len(values) == 2 and values[0] == 0 and values[1] == pytest.approx(1 / (1 - p))
         assert abs(mask.mean().item() - 1.0) < 0.01                        # unbiased: E = 1
-    drop = Dropout(0.25).eval()
+    drop = FastDropout(0.25).eval()
     assert drop(x) is x
-    assert Dropout(0.0).train()(x) is x
-    a, b = Dropout(0.5).train()(x), Dropout(0.5).train()(x)
+    assert FastDropout(0.0).train()(x) is x
+    a, b = FastDropout(0.5).train()(x), FastDropout(0.5).train()(x)
     assert not torch.equal(a, b)                                            # fresh mask per call
     with pytest.raises(ValueError, match="dropout"):
-        Dropout(1.0)
+        FastDropout(1.5)                                                    # as nn.Dropout
 
 
 def test_attention_fast_path_equals_explicit_maps(generator):
-    attn = MultiHeadAttention(16, 4).eval()
+    attn = accelerate(MultiHeadAttention(16, 4)).eval()          # fused attention without maps
     x = torch.randn(3, 34, 16, generator=generator)
     fast = attn(x)
     slow, maps = attn(x, return_attention=True)
@@ -264,7 +266,6 @@ def test_denoiser_shapes_frame_axis_and_inputs_unchanged(cls):
 
 
 def test_chunked_no_grad_cpu_forward_equals_one_pass():
-    from mmdiff.models.kernels import CPU_CHUNK
     model = perturbed(MMDiffDenoiser(small_cfg())).eval()
     x_t, c, t = random_inputs(B=2 * CPU_CHUNK + 5)                       # 3 chunks, one short
     calls = []

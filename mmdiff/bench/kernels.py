@@ -1,10 +1,12 @@
-"""``mmdiff bench --kernels``: each speed kernel of :mod:`mmdiff.models.kernels` against the plain
-PyTorch it replaces, at the released size (batch 1024, 34 nodes, 96 features), and the effect of
-the allocator setting of :mod:`mmdiff.cpu` on a denoiser forward pass.
+"""``mmdiff bench --kernels``: each fast layer of :mod:`mmdiff.models.kernels` against its plain
+parent, at the released size (batch 1024, 34 nodes, 96 features), and the effect of the
+allocator setting of :mod:`mmdiff.engine.cpu` on a denoiser forward pass.
 
-Each row times the plain form and the kernel alternately (median of ``repeats`` runs after a
-warm-up) and prints milliseconds per call and the ratio, with the largest difference of their
-outputs. The figures quoted in the kernels' docstrings come from this report.
+Each layer is timed in training (forward + backward) in float32 and under bf16 autocast, and
+in evaluation (no-grad forward, float32): the plain layer and its fast form (the same layer
+through :func:`~mmdiff.models.kernels.accelerate`) alternately, median of ``repeats`` runs
+after a warm-up, in milliseconds per call, with the ratio and the largest difference of their
+evaluation outputs. Last row: the denoiser's no-grad forward in CPU-cache-sized chunks.
 """
 from __future__ import annotations
 
@@ -14,14 +16,16 @@ import sys
 import time
 from typing import Callable
 
+import copy
+
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from mmdiff.models import build_denoiser
-from mmdiff.models import kernels as K
-from mmdiff.models.graph import adjacency_from_edges, chebyshev_polynomials, normalized_laplacian
-from mmdiff.models.mmdiff import cross_channel_edges
+from mmdiff.models import (ChebConv, LayerNorm, LearnableGraphFFN, MultiHeadAttention, NodeLinear,
+                           accelerate, adjacency_from_edges, build_denoiser, cross_channel_edges)
+from mmdiff.models.graph import LearnableGraphConv
+from mmdiff.models.kernels import chunked
+from mmdiff.engine.precision import autocast
 
 B, N, C = 1024, 34, 96          # poses, cross-channel nodes, features: the released size
 
@@ -40,121 +44,67 @@ def median_ms(fn_a: Callable[[], object], fn_b: Callable[[], object],
     return 1000 * statistics.median(times[0]), 1000 * statistics.median(times[1])
 
 
-def _fwd_bwd(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Callable[[], None]:
-    """A closure running f(x) forward and backward (gradient of the sum)."""
-    def run():
-        x.grad = None
-        f(x).sum().backward()
-    return run
-
-
-def kernel_cases(seed: int = 0) -> list[tuple[str, Callable, Callable, Callable]]:
-    """(name, plain closure, kernel closure, output check) for every kernel.
-
-    The check returns the largest |plain - kernel| of the two outputs (None for random ones)."""
+def layer_cases(seed: int = 0) -> list[tuple[str, nn.Module, tuple[torch.Tensor, ...]]]:
+    """(name, plain layer, its inputs) for every fast form, at the released size."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(B, N, C, generator=g)
-    xg = x.clone().requires_grad_(True)
-    lin, wide, narrow = nn.Linear(C, C), nn.Linear(C, 2 * C), nn.Linear(2 * C, C)
-    fc3 = nn.Linear(17, N)
-    a, b = torch.rand(C, generator=g) + 0.5, torch.randn(C, generator=g)
-    adj = adjacency_from_edges(cross_channel_edges(), N)
-    polys = chebyshev_polynomials(normalized_laplacian(adj), 2)         # (3, N, N)
-    W, bias = torch.randn(3, C, C, generator=g) * 0.05, torch.randn(C, generator=g)
-    lap = torch.rand(N, N, generator=g) / N
-    x2 = torch.randn(B, N, 2 * C, generator=g)
+    x, x2 = torch.randn(B, N, C, generator=g), torch.randn(B, N, 2 * C, generator=g)
     h17 = torch.randn(B, 17, C, generator=g)
-    q, k, v = (torch.randn(B, 4, N, C // 4, generator=g) for _ in range(3))
-    drop = K.Dropout(0.1)
-    scale = (C // 4) ** -0.5
-
-    def cheb_plain():
-        T = chebyshev_polynomials(normalized_laplacian(adj), 2)       # per call, as the reference
-        return sum(T[i] @ x @ W[i] for i in range(3)) + bias
-
-    def attn_plain():
-        return ((q * scale) @ k.transpose(-2, -1)).softmax(-1) @ v
-
-    def node_plain():
-        return lin(fc3(h17.transpose(1, 2)).transpose(1, 2))           # + the next layer's read
-
-    cases = [
-        ("dropout p=0.25 (train)", lambda: F.dropout(x, 0.25, True),
-         lambda: K.dropout(x, 0.25, True), None),
-        ("linear 96->96", lambda: F.linear(x, lin.weight, lin.bias), lambda: K.linear(x, lin),
-         lambda: (F.linear(x, lin.weight, lin.bias) - K.linear(x, lin))),
-        ("layer norm fwd+bwd", _fwd_bwd(lambda z: K.layer_norm_plain(z, a, b, 1e-6), xg),
-         _fwd_bwd(lambda z: K.layer_norm(z, a, b, 1e-6), xg),
-         lambda: K.layer_norm_plain(x, a, b, 1e-6) - K.layer_norm(x, a, b, 1e-6)),
-        ("attention (eval)", attn_plain, lambda: K.attention(q * scale, k, v, drop, False)[0],
-         lambda: attn_plain() - K.attention(q * scale, k, v, drop, False)[0]),
-        ("Chebyshev conv K=2", cheb_plain, lambda: K.cheb_conv(x, polys, W, bias),
-         lambda: cheb_plain() - K.cheb_conv(x, polys, W, bias)),
-        ("learned-graph fc 192->96", lambda: narrow(lap @ x2),
-         lambda: K.graph_linear(lap, x2, narrow),
-         lambda: narrow(lap @ x2) - K.graph_linear(lap, x2, narrow)),
-        ("learned-graph fc 96->192", lambda: wide(lap @ x), lambda: K.graph_linear(lap, x, wide),
-         lambda: wide(lap @ x) - K.graph_linear(lap, x, wide)),
-        ("node fc 17->34 (+ next layer)", node_plain, lambda: lin(K.node_linear(h17, fc3)),
-         lambda: node_plain() - lin(K.node_linear(h17, fc3))),
-    ]
-    cases.append(_chunk_case(g))
-    return cases + bf16_cases(g)
+    ffn = LearnableGraphFFN(C, N)
+    with torch.no_grad():
+        ffn.A_hat.add_(torch.rand(N, N, generator=g) / N)
+    lap = ffn.laplacian().detach()
+    adj = adjacency_from_edges(cross_channel_edges(), N)
+    return [("dropout p=0.1", nn.Dropout(0.1), (x,)),
+            ("layer norm", LayerNorm(C), (x,)),
+            ("Chebyshev conv K=2", ChebConv(C, C, adj), (x,)),
+            ("attention, 4 heads", MultiHeadAttention(C, 4), (x,)),
+            ("learned-graph fc 96->192", LearnableGraphConv(C, 2 * C), (x, lap)),
+            ("learned-graph fc 192->96", LearnableGraphConv(2 * C, C, relu=False), (x2, lap)),
+            ("node fc 17->34", NodeLinear(17, N), (h17,))]
 
 
-def layer_norm_hand(x, a, b, eps: float) -> torch.Tensor:
-    """The bf16 layer norm before the fused one: the hand-written norm in float32 (float32 out)."""
-    return K._UnbiasedLayerNorm.apply(x.float(), a.float(), b.float(), eps)
+def _train_step(layer: nn.Module, inputs, precision: str) -> Callable[[], None]:
+    """A closure: the layer's forward and backward (gradient of the sum) in training mode."""
+    x = inputs[0].clone().requires_grad_(True)
 
-
-def _bf16(fn: Callable[[], object]) -> Callable[[], object]:
-    """fn run under CPU autocast to bf16 (:mod:`mmdiff.precision`)."""
     def run():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return fn()
+        layer.train().zero_grad(set_to_none=True)
+        x.grad = None
+        with autocast("cpu", precision):
+            out = layer(x, *inputs[1:])
+        out.float().sum().backward()
     return run
 
 
-def bf16_cases(g: torch.Generator) -> list[tuple[str, Callable, Callable, Callable]]:
-    """The kernels' bf16 paths (issue 15) against the form the bf16 step ran before them, at the
-    same size, under autocast: float32 residual stream x, bf16 branch outputs."""
-    x = torch.randn(B, N, C, generator=g)
-    xg = x.clone().requires_grad_(True)
-    xb = torch.randn(B, N, C, generator=g).bfloat16().requires_grad_(True)
-    yb = torch.randn(B, N, C, generator=g).bfloat16()
-    layers = nn.ModuleList(nn.Linear(C, C) for _ in range(3))
-    a, b = torch.rand(C, generator=g) + 0.5, torch.randn(C, generator=g)
-    polys = chebyshev_polynomials(normalized_laplacian(adjacency_from_edges(
-        cross_channel_edges(), N)), 2)
-    W, bias = torch.randn(3, C, C, generator=g) * 0.05, torch.randn(C, generator=g)
-    scale = (C // 4) ** -0.5
+def _eval_forward(layer: nn.Module, inputs,
+                  precision: str = "fp32") -> Callable[[], torch.Tensor]:
+    """A closure: the layer's no-grad forward in evaluation mode, as float32."""
+    def run():
+        with torch.no_grad(), autocast("cpu", precision):
+            return layer.eval()(*inputs).float()
+    return run
 
-    def qkv(fn):
-        return lambda z: sum(t.float().sum() for t in fn(z, layers, 4, scale))
 
-    def cheb(fn):
-        return lambda: fn(*(t.bfloat16() for t in (x, polys, W, bias)))
-
-    def ln_hand(z):                        # the hand-written norm in float32, cast to bf16
-        return layer_norm_hand(z, a, b, 1e-6).bfloat16()
-
-    def norm(z):
-        return K.layer_norm(z, a, b, 1e-6)
-
-    return [
-        ("bf16 dropout p=0.1 fwd+bwd", _fwd_bwd(lambda z: F.dropout(z, 0.1, True), xb),
-         _fwd_bwd(lambda z: K.dropout(z, 0.1, True), xb), None),
-        ("bf16 Q, K, V maps fwd+bwd", _bf16(_fwd_bwd(qkv(K._qkv_separate), xg)),
-         _bf16(_fwd_bwd(qkv(K.qkv_heads), xg)),
-         _bf16(lambda: torch.stack(K._qkv_separate(x, layers, 4, scale)).float()
-               - torch.stack(K.qkv_heads(x, layers, 4, scale)).float())),
-        ("bf16 layer norm fwd+bwd", _bf16(_fwd_bwd(ln_hand, xg)), _bf16(_fwd_bwd(norm, xg)),
-         _bf16(lambda: ln_hand(x).float() - norm(x).float())),
-        ("bf16 residual add (fp32 + bf16)", lambda: x + yb, lambda: K.residual_add(x, yb),
-         lambda: (x + yb) - K.residual_add(x, yb)),
-        ("bf16 Chebyshev conv K=2", cheb(K._cheb_conv_terms), cheb(K._cheb_conv_stacked),
-         lambda: cheb(K._cheb_conv_terms)().float() - cheb(K._cheb_conv_stacked)().float()),
-    ]
+def kernel_cases(seed: int = 0) -> list[tuple[str, Callable, Callable, Callable | None]]:
+    """(name, plain closure, fast closure, output check) for every fast layer in training
+    (float32 and bf16) and evaluation, and for chunked inference. The check returns the
+    largest |plain - fast| of their evaluation outputs in that precision (None for dropout's
+    random ones)."""
+    cases = []
+    for name, plain, inputs in layer_cases(seed):
+        fast = accelerate(copy.deepcopy(plain))
+        drop = isinstance(plain, nn.Dropout)
+        for precision in ("fp32", "bf16"):
+            check = None if drop else (lambda p=plain, f=fast, i=inputs, pr=precision:
+                                       _eval_forward(f, i, pr)() - _eval_forward(p, i, pr)())
+            cases.append((f"{name}, {precision} fwd+bwd", _train_step(plain, inputs, precision),
+                          _train_step(fast, inputs, precision), check))
+        if not drop:                                             # (identity in evaluation)
+            cases.append((f"{name}, fp32 eval", _eval_forward(plain, inputs),
+                          _eval_forward(fast, inputs),
+                          lambda p=plain, f=fast, i=inputs: _eval_forward(f, i)() -
+                          _eval_forward(p, i)()))
+    return cases + [_chunk_case(torch.Generator().manual_seed(seed))]
 
 
 def _chunk_case(g: torch.Generator):
@@ -163,12 +113,12 @@ def _chunk_case(g: torch.Generator):
     x_t, c = torch.randn(B, 17, 5, generator=g), torch.rand(B, 17, 2, generator=g) * 2 - 1
     t = torch.randint(0, 51, (B,), generator=g)
     return ("denoiser forward in chunks of 192", lambda: model(x_t, c, t),
-            lambda: K.chunked(model, x_t, c, t),
-            lambda: model(x_t, c, t) - K.chunked(model, x_t, c, t))
+            lambda: chunked(model, x_t, c, t),
+            lambda: model(x_t, c, t) - chunked(model, x_t, c, t))
 
 
 def kernel_rows(repeats: int = 20) -> list[tuple[str, float, float, float | None]]:
-    """(name, plain ms, kernel ms, max |difference|) for every kernel, timed alternately."""
+    """(name, plain ms, fast ms, max |difference|) for every case, timed alternately."""
     rows = []
     for name, plain, fast, check in kernel_cases():
         with torch.set_grad_enabled("bwd" in name):
@@ -181,7 +131,7 @@ def kernel_rows(repeats: int = 20) -> list[tuple[str, float, float, float | None
 
 FAULTS = """
 import resource, sys, time, torch
-from mmdiff.cpu import keep_freed_memory
+from mmdiff.engine.cpu import keep_freed_memory
 from mmdiff.models import build_denoiser
 if sys.argv[1] == "on":
     keep_freed_memory()
@@ -202,7 +152,7 @@ print(sorted(faults)[2], best * 1000)
 
 def allocator_rows() -> list[tuple[str, int, float]]:
     """(setting, page faults per denoiser forward (median of 5), best ms) with glibc's defaults
-    and with :func:`mmdiff.cpu.keep_freed_memory`, each in a fresh process."""
+    and with :func:`mmdiff.engine.cpu.keep_freed_memory`, each in a fresh process."""
     rows = []
     for mode, label in (("off", "glibc defaults"), ("on", "keep_freed_memory()")):
         out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True,
@@ -212,8 +162,8 @@ def allocator_rows() -> list[tuple[str, int, float]]:
 
 
 def format_kernels(rows, allocator) -> str:
-    lines = [f"  {'kernel (batch 1024, 34 nodes, 96 features)':44s} {'plain ms':>9s} "
-             f"{'kernel ms':>9s}  gain   max |diff|"]
+    lines = [f"  {'fast layer (batch 1024, 34 nodes, 96 features)':44s} {'plain ms':>9s} "
+             f"{'fast ms':>9s}  gain   max |diff|"]
     for name, plain, fast, diff in rows:
         d = f"{diff:.1e}" if diff is not None else "(random)"
         lines.append(f"  {name:44s} {plain:9.2f} {fast:9.2f}  {plain / fast:4.2f}x  {d}")

@@ -9,6 +9,10 @@ One config dataclass and one builder per model: :class:`GraFormerConfig` / :func
 and :class:`DenoiserConfig` / :func:`build_denoiser` (its ``kind`` picks MMDiff or DiffPose).
 Configs (``mmdiff.config``) use these dataclasses as their ``lifter`` and ``model`` sections, and
 checkpoints store their fields, so every model in the kit is built here.
+
+The model classes are the paper in plain PyTorch (:mod:`~mmdiff.models.graph`); the builders
+return them with the fast forms of their layers swapped in (:func:`~mmdiff.models.kernels.
+accelerate`), which the kit's numbers were computed with; ``fast=False`` keeps them plain.
 """
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ from mmdiff.models.common import DenoiserConfig, TimestepMLP, timestep_embedding
 from mmdiff.models.diffpose import DiffPoseDenoiser
 from mmdiff.models.graformer import GraFormer, GraFormerConfig
 from mmdiff.models.graph import (ChebConv, GraphAttentionBlock, LayerNorm, LearnableGraphFFN,
-                                 MultiHeadAttention, ResChebBlock, adjacency_from_edges,
-                                 chebyshev_polynomials, normalized_laplacian)
+                                 MultiHeadAttention, NodeLinear, ResChebBlock,
+                                 adjacency_from_edges, chebyshev_polynomials,
+                                 normalized_laplacian)
+from mmdiff.models.kernels import accelerate
 from mmdiff.models.mmdiff import MMDiffDenoiser, cross_channel_edges
 
 #: Denoiser classes by the ``kind`` stored in checkpoints and configs.
@@ -40,24 +46,28 @@ def _fields(cls, cfg: Any, what: str) -> Any:
     return cls(**{n: getattr(cfg, n) for n in names})
 
 
-def build_lifter(cfg: GraFormerConfig | Mapping | None = None) -> GraFormer:
+def build_lifter(cfg: GraFormerConfig | Mapping | None = None, fast: bool = True) -> GraFormer:
     """A fresh GraFormer lifter from :class:`GraFormerConfig` fields (a config's ``lifter``
-    section, a dict of fields, or None for the released size)."""
-    return GraFormer(_fields(GraFormerConfig, cfg if cfg is not None else {}, "lifter config"))
+    section, a dict of fields, or None for the released size), accelerated unless not ``fast``."""
+    lifter = GraFormer(_fields(GraFormerConfig, cfg if cfg is not None else {}, "lifter config"))
+    return accelerate(lifter) if fast else lifter
 
 
-def build_denoiser(cfg: DenoiserConfig | Mapping | None = None):
+def build_denoiser(cfg: DenoiserConfig | Mapping | None = None, fast: bool = True):
     """A fresh denoiser from :class:`DenoiserConfig` fields (a config's ``model`` section, a
-    dict of fields, or None for the released MMDiff); ``kind`` picks the class."""
+    dict of fields, or None for the released MMDiff); ``kind`` picks the class. Accelerated
+    unless not ``fast``."""
     cfg = _fields(DenoiserConfig, cfg if cfg is not None else {}, "denoiser config")
     if cfg.kind not in DENOISERS:
         raise ConfigError(f"model.kind: expected one of {sorted(DENOISERS)}, found {cfg.kind!r}")
-    return DENOISERS[cfg.kind](cfg)
+    denoiser = DENOISERS[cfg.kind](cfg)
+    return accelerate(denoiser) if fast else denoiser
 
 
 __all__ = [
     "ChebConv", "GraphAttentionBlock", "LayerNorm", "LearnableGraphFFN", "MultiHeadAttention",
-    "ResChebBlock", "adjacency_from_edges", "chebyshev_polynomials", "normalized_laplacian",
+    "NodeLinear", "ResChebBlock", "accelerate", "adjacency_from_edges", "chebyshev_polynomials",
+    "normalized_laplacian",
     "timestep_embedding", "TimestepMLP", "GraFormer", "GraFormerConfig", "MMDiffDenoiser",
     "DenoiserConfig", "DiffPoseDenoiser", "cross_channel_edges", "DENOISERS", "build_denoiser",
     "build_lifter",

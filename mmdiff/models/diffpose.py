@@ -17,7 +17,6 @@ import dataclasses
 import torch
 import torch.nn as nn
 
-from mmdiff.models import kernels
 from mmdiff.models.common import (UVXYZ, DenoiserConfig, TimestepMLP, count_params,
                                   split_frames)
 from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
@@ -61,7 +60,9 @@ class DiffPoseDenoiser(nn.Module):
         x, _, t, lead = split_frames(x_t, pose_2d, t, "DiffPoseDenoiser")
         temb = self.temb(t)                                              # (B, 4*hid)
         maps = []
-        h = kernels.full_precision(self.gconv_input, x)                  # (B, 17, hid) fp32
+        # input and output convs in float32 under autocast (as GraFormer's)
+        with torch.autocast(x.device.type, enabled=False):
+            h = self.gconv_input(x.float())                              # (B, 17, hid)
         for attend, conv in zip(self.atten_layers, self.gconv_layers):
             if return_attention:
                 h, attn = attend(h, return_attention=True)
@@ -69,7 +70,8 @@ class DiffPoseDenoiser(nn.Module):
             else:
                 h = attend(h)
             h = conv(h, temb)
-        eps = kernels.full_precision(self.gconv_output, h)               # fp32 under autocast
+        with torch.autocast(x.device.type, enabled=False):
+            eps = self.gconv_output(h.float())                           # (B, 17, 5)
         eps = eps.reshape(*lead, NUM_JOINTS, UVXYZ)                      # like x_t
         return (eps, {"pose": maps}) if return_attention else eps
 

@@ -16,9 +16,10 @@ Layers, in the order the models use them:
 * :class:`LearnableGraphConv`, :class:`LearnableGraphFFN`: GraFormer's feed-forward sublayer, a
   two-layer graph network whose adjacency ``A_hat`` is a learned parameter.
 * :class:`GraphAttentionBlock`: pre-norm residual attention + learnable-graph feed-forward.
+* :class:`NodeLinear`: a linear map along the node axis (MMDiff's 17 -> 34 node map).
 
-Speed: the layers say what they compute and call :mod:`mmdiff.models.kernels` to compute it
-fast on a CPU (same values up to float32 rounding; each kernel gives its measured gain).
+These are the definitions, in plain PyTorch. :func:`mmdiff.models.kernels.accelerate` swaps some
+of them for fast subclasses computing the same values (the model builders do it by default).
 Parameter names and shapes follow the released checkpoints exactly (see checkpoints.py).
 """
 from __future__ import annotations
@@ -31,7 +32,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmdiff.errors import ConfigError, DataError
-from mmdiff.models import kernels
 
 
 # ----------------------------------------------------------------------------- fixed graphs
@@ -99,7 +99,7 @@ class ChebConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # y = sum_k T_k x W_k + b over the K+1 fixed filters T_k (computed once, at init)
-        return kernels.cheb_conv(x, self.polys, self.weight[:, 0], self.bias.view(-1))
+        return sum(T @ x @ W for T, W in zip(self.polys, self.weight[:, 0])) + self.bias
 
     def extra_repr(self) -> str:
         k1, _, c, d = self.weight.shape
@@ -112,7 +112,7 @@ class ChebConvReLU(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, adj: torch.Tensor, dropout: float = 0.1):
         super().__init__()
         self.gconv = ChebConv(in_dim, out_dim, adj)
-        self.dropout = kernels.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(F.relu(self.gconv(x), inplace=True))        # gconv output is fresh
@@ -136,7 +136,7 @@ class ResChebBlock(nn.Module):
         h = self.gconv1(x)
         if self.temb_proj is not None:
             h = h + self.temb_proj(F.silu(temb))[:, None, :]          # (B, 1, dim) over nodes
-        return kernels.residual_add(x, self.gconv2(h))
+        return x + self.gconv2(h)
 
 
 # ----------------------------------------------------------------------------- attention block
@@ -156,7 +156,9 @@ class LayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return kernels.layer_norm(x, self.a_2, self.b_2, self.eps)     # hand-written backward
+        mean = x.mean(dim=-1, keepdim=True)
+        std = x.std(dim=-1, keepdim=True)                                # unbiased: N - 1
+        return self.a_2 * (x - mean) / (std + self.eps) + self.b_2
 
 
 class MultiHeadAttention(nn.Module):
@@ -174,16 +176,16 @@ class MultiHeadAttention(nn.Module):
             raise ConfigError(f"feature size {dim} is not divisible by n_head={n_head}")
         self.n_head = n_head
         self.linears = nn.ModuleList(nn.Linear(dim, dim) for _ in range(4))
-        self.dropout = kernels.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         B, N, C = x.shape
         H, d = self.n_head, C // self.n_head
-        # Q / sqrt(d) (the scale folded into W_q), K, V, each (B, H, N, d)
-        q, k, v = kernels.qkv_heads(x, self.linears[:3], H, 1.0 / math.sqrt(d))
-        y, attn = kernels.attention(q, k, v, self.dropout, self.training, return_attention)
-        y = y.transpose(1, 2).reshape(B, N, C)                           # heads side by side
-        y = kernels.linear(y, self.linears[3])                           # W_o
+        q, k, v = (lin(x).view(B, N, H, d).transpose(1, 2)              # (B, H, N, d) each
+                   for lin in self.linears[:3])
+        attn = (q @ k.transpose(-2, -1) / math.sqrt(d)).softmax(dim=-1)  # (B, H, N, N)
+        y = self.dropout(attn) @ v                                       # (B, H, N, d)
+        y = self.linears[3](y.transpose(1, 2).reshape(B, N, C))          # heads side by side, W_o
         return (y, attn) if return_attention else y
 
 
@@ -201,7 +203,7 @@ class LearnableGraphConv(nn.Module):
         self.relu = relu
 
     def forward(self, x: torch.Tensor, lap: torch.Tensor) -> torch.Tensor:
-        y = kernels.graph_linear(lap, x, self.fc)                        # fc(L x)
+        y = self.fc(lap @ x)                                             # fc(L x)
         if not self.relu:
             return y
         return F.relu(y, inplace=not torch.is_grad_enabled())           # (in place: inference)
@@ -237,10 +239,10 @@ class PreNormResidual(nn.Module):
     def __init__(self, dim: int, dropout: float):
         super().__init__()
         self.norm = LayerNorm(dim)
-        self.dropout = kernels.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, fn) -> torch.Tensor:
-        return kernels.residual_add(x, self.dropout(fn(self.norm(x))))
+        return x + self.dropout(fn(self.norm(x)))
 
 
 class GraphAttentionBlock(nn.Module):
@@ -272,3 +274,14 @@ class GraphAttentionBlock(nn.Module):
         x = self.sublayer[0](x, attend)
         x = self.sublayer[1](x, self.feed_forward)
         return (x, attn) if return_attention else x
+
+
+# ----------------------------------------------------------------------------- node-axis map
+
+class NodeLinear(nn.Linear):
+    """``nn.Linear(in_nodes, out_nodes)`` applied along the node axis instead of the features:
+    out[b, m] = sum_n W[m, n] x[b, n] + bias[m]. x (B, in_nodes, C) -> (B, out_nodes, C).
+    Parameters ``weight`` (out_nodes, in_nodes), ``bias`` (out_nodes,), as nn.Linear's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)

@@ -30,10 +30,10 @@ import torch
 import torch.nn as nn
 
 from mmdiff.errors import DataError
-from mmdiff.models import kernels
 from mmdiff.models.common import (UVXYZ, DenoiserConfig, TimestepMLP, count_params,
                                   split_frames)
-from mmdiff.models.graph import ChebConv, GraphAttentionBlock, ResChebBlock, adjacency_from_edges
+from mmdiff.models.graph import (ChebConv, GraphAttentionBlock, NodeLinear, ResChebBlock,
+                                 adjacency_from_edges)
 from mmdiff.models.init import check_init, tie_like_reference
 from mmdiff.skeleton import EDGES_17, NUM_JOINTS
 
@@ -94,7 +94,7 @@ class MMDiffDenoiser(nn.Module):
         # dimensional alignment
         self.fc1 = nn.Linear(2, 3)       # 2D joint (u, v) -> 3 channels, like a 3D joint
         self.fc2 = nn.Linear(6, 5)       # read-out: (2D node, 3D node) of a joint -> uvxyz noise
-        self.fc3 = nn.Linear(J, 2 * J)   # context: 17 joint nodes -> 34 cross-channel nodes
+        self.fc3 = NodeLinear(J, 2 * J)  # context: 17 joint nodes -> 34 cross-channel nodes
         # timestep embedding
         self.temb = TimestepMLP(cfg.emd_dim or h, temb_dim)
         unused = [self.gconv_layers_t[-1], self.gconv_output_t]
@@ -110,66 +110,44 @@ class MMDiffDenoiser(nn.Module):
                 return_attention: bool = False):
         if pose_2d is None:
             raise DataError("MMDiffDenoiser: the 2D condition pose_2d (B, 17, 2) is required")
-        x, c, t, lead = split_frames(x_t, pose_2d, t, "MMDiffDenoiser")
-        maps = {"pose": [], "context": []}
-        eps = self._eps(x, c, t, maps, return_attention)
-        eps = eps.reshape(*lead, NUM_JOINTS, UVXYZ)                         # like x_t
-        return (eps, maps) if return_attention else eps
+        x, c, t, lead = split_frames(x_t, pose_2d, t, "MMDiffDenoiser")  # (B, J, 5), (B, J, 2)
+        J, maps = NUM_JOINTS, {"pose": [], "context": []}
+        temb = self.temb(t)                                   # 4. timestep (B, 4*hid)
 
-    def _eps(self, x, c, t, maps, return_attention=False):
-        """The network on flat inputs: x (B, J, 5), c (B, J, 2), t (B,) -> eps (B, J, 5)."""
-        temb = self.temb(t)                                              # (B, 4*hid)
         # 1.-2. the embeddings in float32 under autocast: the noise at small t is a 1 % change
         # of x_t, below bf16's resolution (the residual streams h, ctx stay float32 from here)
-        h, ctx = kernels.full_precision(self._embed, x, c)               # (B, 2J, hid) each
-        if not self.cfg.context:                                         # ablation: one branch
-            return self._readout(self._pose_branch_alone(h, temb, maps, return_attention))
+        with torch.autocast(x.device.type, enabled=False):
+            uv, xyz = x.float().split([2, 3], dim=-1)                    # (B, J, 2), (B, J, 3)
+            nodes = torch.cat([self.fc1(uv), xyz], dim=1)                # 2D above 3D (B, 2J, 3)
+            h = self.gconv_input(nodes)                                  # (B, 2J, hid)
+            if self.cfg.context:       # 2D context, its 17 joint nodes mapped to the 34 nodes
+                ctx = self.fc3(self.gconv_input_t(c.float()))            # (B, 2J, hid)
+                h = h + ctx
 
-        # 3. the two branches, exchanging features after every attention block
-        h = h + ctx                                                      # (B, 2J, hid)
+        # 3. the two branches, exchanging features after every attention block (without the
+        # context branch, the ablation, the pose branch alone)
         last = len(self.atten_layers) - 1
         for i in range(last + 1):
             h = self._attend(self.atten_layers[i], h, maps["pose"], return_attention)
-            ctx = self._attend(self.atten_layers_t[i], ctx, maps["context"], return_attention)
-            h = h + ctx                                                  # context -> pose
-            if i < last:              # (after the last block the context branch is not used)
-                ctx = ctx + h                                            # pose -> context
-                ctx = self.gconv_layers_t[i](ctx, temb)
+            if self.cfg.context:
+                ctx = self._attend(self.atten_layers_t[i], ctx, maps["context"],
+                                   return_attention)
+                h = h + ctx                                              # context -> pose
+                if i < last:          # (after the last block the context branch is not used)
+                    ctx = self.gconv_layers_t[i](ctx + h, temb)          # pose -> context
             h = self.gconv_layers[i](h, temb)
-        return self._readout(h)
 
-    def _embed(self, x, c):
-        """Steps 1-2: x (B, J, 5), c (B, J, 2) -> (pose features, context features), each
-        (B, 2J, hid); the context is None in the ablation without it."""
-        # 1. cross-channel embedding: 2D joints (lifted to 3 channels) above 3D joints
-        uv, xyz = x.split([2, 3], dim=-1)                                # (B, J, 2), (B, J, 3)
-        nodes = torch.cat([self.fc1(uv), xyz], dim=1)                    # (B, 2J, 3)
-        h = self.gconv_input(nodes)                                      # (B, 2J, hid)
-        if not self.cfg.context:
-            return h, None
-        # 2. 2D context branch, its 17 joint nodes mapped to the 34 graph nodes
-        ctx = self.gconv_input_t(c)                                      # (B, J, hid)
-        return h, kernels.node_linear(ctx, self.fc3)                     # (B, 2J, hid) fc3 on nodes
-
-    def _readout(self, h: torch.Tensor) -> torch.Tensor:
-        """4. read-out: per joint, the 2D node and the 3D node side by side, 6 -> 5 channels.
-        h (B, 2J, hid) -> eps (B, J, 5)."""
-        return kernels.full_precision(self._readout_fp32, h)            # fp32 under autocast
-
-    def _readout_fp32(self, h: torch.Tensor) -> torch.Tensor:
-        J = NUM_JOINTS
-        out = self.gconv_output(h)                                       # (B, 2J, 3)
-        out = torch.cat([out[:, :J], out[:, J:]], dim=-1)                # (B, J, 6)
-        return self.fc2(out)                                             # (B, J, 5)
-
-    def _pose_branch_alone(self, h, temb, maps, return_attention):
-        """The ablation without the context branch: embedded h (B, 2J, hid) -> (B, 2J, hid)."""
-        for attend, conv in zip(self.atten_layers, self.gconv_layers):
-            h = conv(self._attend(attend, h, maps["pose"], return_attention), temb)
-        return h
+        # 5. read-out in float32 (bf16 would round a 1 m coordinate by ~2 mm): per joint, the
+        # 2D node and the 3D node side by side, 6 -> 5 channels
+        with torch.autocast(x.device.type, enabled=False):
+            out = self.gconv_output(h.float())                           # (B, 2J, 3)
+            eps = self.fc2(torch.cat([out[:, :J], out[:, J:]], dim=-1))  # (B, J, 5)
+        eps = eps.reshape(*lead, J, UVXYZ)                               # like x_t
+        return (eps, maps) if return_attention else eps
 
     @staticmethod
     def _attend(block, h, maps, keep):
+        """block(h), its attention map appended to ``maps`` when ``keep``."""
         if not keep:
             return block(h)
         h, attn = block(h, return_attention=True)

@@ -1,28 +1,46 @@
-"""Node mixing on fixed and learned graphs: learned-graph layers, node-axis maps, Chebyshev
-convolutions."""
+"""Fast graph layers: Chebyshev convolutions, the learned-graph layer that narrows the
+features, and the node-axis map."""
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
+from mmdiff.models.graph import ChebConv, LearnableGraphConv, NodeLinear
 from mmdiff.models.kernels.autocast import LOW, compute_dtype
-from mmdiff.models.kernels.feature_maps import linear
 
 
-def graph_linear(lap: torch.Tensor, x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
-    """``layer(L @ x)`` for one (N, N) matrix L and x (B, N, in) -> (B, N, out).
+class FastChebConv(ChebConv):
+    """:class:`~mmdiff.models.graph.ChebConv` computed by :func:`cheb_conv`."""
 
-    The same value as written, computed in the cheaper order: when the layer shrinks the
-    features (in > out) as L (x W^T) + b, with the bias added inside ``baddbmm``; L is applied to
-    every pose through a stride-0 batch, never copied per pose.
-    """
-    B, N, _ = x.shape
-    dt = compute_dtype(x)
-    x, lap = x.to(dt), lap.to(dt).expand(B, N, N)                        # one L for every pose
-    if layer.in_features <= layer.out_features:
-        return linear(torch.bmm(lap, x), layer)                          # mix nodes, then features
-    bias = layer.bias.to(dt).expand(B, N, -1)
-    return torch.baddbmm(bias, lap, x @ layer.weight.to(dt).t())         # features, then nodes
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return cheb_conv(x, self.polys, self.weight[:, 0], self.bias.view(-1))
+
+
+class FastLearnableGraphConv(LearnableGraphConv):
+    """:class:`~mmdiff.models.graph.LearnableGraphConv` with L reaching every pose through a
+    stride-0 batch (never copied per pose); when the layer narrows the features (in > out)
+    fc(L x) is computed in the cheaper order L (x W^T) + b, the bias added inside ``baddbmm``."""
+
+    def forward(self, x: torch.Tensor, lap: torch.Tensor) -> torch.Tensor:
+        B, N, _ = x.shape
+        dt = compute_dtype(x)
+        x, lap = x.to(dt), lap.to(dt).expand(B, N, N)                    # one L for every pose
+        if self.fc.in_features <= self.fc.out_features:
+            y = self.fc(torch.bmm(lap, x))                               # mix nodes, then features
+        else:
+            bias = self.fc.bias.to(dt).expand(B, N, -1)
+            y = torch.baddbmm(bias, lap, x @ self.fc.weight.to(dt).t())  # features, then nodes
+        if not self.relu:
+            return y
+        return F.relu(y, inplace=not torch.is_grad_enabled())
+
+
+class FastNodeLinear(NodeLinear):
+    """:class:`~mmdiff.models.graph.NodeLinear` computed by :func:`node_linear`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return node_linear(x, self)
 
 
 def node_linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
@@ -66,8 +84,8 @@ def _cheb_conv_terms(x, polys, weight, bias):
 def _cheb_conv_stacked(x, polys, weight, bias):
     """:func:`cheb_conv` as [T_0 .. T_K] @ [x W_0; ..; x W_K] + b: all K+1 feature products in
     one GEMM, x (B, N, in) @ (in, (K+1) out), whose rows read as (B, N (K+1), out), then one
-    batched product with the (N, N (K+1)) matrix M[i, n (K+1) + k] = T_k[i, n]. In bf16 this
-    step was faster than the per-term form; in float32 it was not (README, issue 4)."""
+    batched product with the (N, N (K+1)) matrix M[i, n (K+1) + k] = T_k[i, n]. Faster than the
+    per-term form in bf16, not in float32."""
     B, N, _ = x.shape
     K1, _, out = weight.shape
     z = (x @ weight.permute(1, 0, 2).reshape(-1, K1 * out)).view(B, N * K1, out)

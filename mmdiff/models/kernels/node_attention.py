@@ -1,32 +1,37 @@
-"""Attention over the nodes, and no-grad inference in CPU-cache-sized chunks."""
+"""Fast attention over the nodes, and no-grad inference in CPU-cache-sized chunks."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from mmdiff.models.graph import MultiHeadAttention
 from mmdiff.models.kernels.autocast import LOW
-from mmdiff.models.kernels.dropout_masks import Dropout
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, drop: Dropout,
-              training: bool, return_weights: bool = False):
-    """softmax(q k^T) v over the last two axes, with dropout on the weights in training.
+class FastMultiHeadAttention(MultiHeadAttention):
+    """:class:`~mmdiff.models.graph.MultiHeadAttention` with the softmax scale 1/sqrt(d) folded
+    into W_q and b_q (no pass over the scores) and, when neither dropout nor the weights are
+    needed (evaluation), the fused ``F.scaled_dot_product_attention``; bf16 / fp16 on a CPU
+    keep the three ops there, the fused one being slower."""
 
-    q, k, v (B, H, N, d); q already scaled by 1/sqrt(d) (folded into W_q by :func:`linear`).
-    Returns (y (B, H, N, d), weights (B, H, N, N) or None). Without dropout and without the
-    weights asked for (evaluation) the fused ``F.scaled_dot_product_attention`` runs instead,
-    except in bf16 / fp16 on a CPU, where it was slower than the three ops (issue 15: 5.6 ms
-    against 3.1 ms for 192 poses, 4 heads, 34 nodes, 1 thread).
-    """
-    low = q.dtype in LOW and q.device.type == "cpu"
-    if return_weights or (training and drop.p > 0) or low:   # bf16 SDPA is slower on a CPU
-        weights = (q @ k.transpose(-2, -1)).softmax(dim=-1)              # (B, H, N, N)
-        if not (training and drop.p > 0):
-            return weights @ v, (weights if return_weights else None)
-        return drop(weights) @ v, weights
-    return F.scaled_dot_product_attention(q, k, v, scale=1.0), None
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        B, N, C = x.shape
+        H, d = self.n_head, C // self.n_head
+        w_q, w_k, w_v, w_o = self.linears
+        s = 1.0 / math.sqrt(d)
+        q = F.linear(x, w_q.weight * s, w_q.bias * s)                    # Q / sqrt(d)
+        q, k, v = (z.view(B, N, H, d).transpose(1, 2) for z in (q, w_k(x), w_v(x)))
+        drop = self.training and self.dropout.p > 0
+        if return_attention or drop or (q.dtype in LOW and q.device.type == "cpu"):
+            attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)             # (B, H, N, N)
+            y = (self.dropout(attn) if drop else attn) @ v
+        else:
+            y, attn = F.scaled_dot_product_attention(q, k, v, scale=1.0), None
+        y = w_o(y.transpose(1, 2).reshape(B, N, C))                      # heads side by side
+        return (y, attn) if return_attention else y
 
 
 #: poses per chunk of a no-grad forward pass on the CPU
@@ -57,7 +62,7 @@ def _padded(fn: Callable[..., torch.Tensor], part, rows: int) -> torch.Tensor:
 
     A part of at least 3/4 of ``rows`` is padded to ``rows`` (copies of its first row) and the
     result cut back; a smaller one runs eager (``fn.forward``, bypassing the compiled call),
-    where padding would cost more than the compiled graph saves (about 1.3x, issue 15).
+    where padding would cost more than the compiled graph saves.
     """
     n = part[0].shape[0]
     if n == rows:

@@ -1,5 +1,5 @@
-"""GraFormer's layer norm (unbiased std, eps outside the root) with a hand-written backward,
-and its fused form for bf16 / fp16."""
+"""Fast GraFormer layer norm (unbiased std, eps outside the root): a hand-written backward in
+float32, PyTorch's fused layer norm in bf16 / fp16."""
 from __future__ import annotations
 
 import math
@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from mmdiff.models.graph import LayerNorm
 from mmdiff.models.kernels.autocast import LOW, compute_dtype
 
 
@@ -51,10 +52,8 @@ class _UnbiasedLayerNorm(torch.autograd.Function):
 def layer_norm(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
     """a * (x - mean) / (std + eps) + b over the last axis, std *unbiased*. x (..., C); a, b (C,).
 
-    Measured: forward + backward of a (1024, 34, 96) activation took 17.1 ms through autograd
-    (:func:`layer_norm_plain`) and 8.5 ms with the hand-written backward (issue 4, session 2).
-
-    Mixed precision: under autocast (or for a bf16 / fp16 ``x``) :func:`_fused_layer_norm`
+    float32: :class:`_UnbiasedLayerNorm`, one pass each way instead of autograd through mean,
+    std and division. Under autocast (or for a bf16 / fp16 ``x``) :func:`_fused_layer_norm`
     computes it in float32 with PyTorch's fused layer norm and casts the output to the compute
     dtype that the next matrix product reads (:func:`compute_dtype`); float32 is unchanged.
     """
@@ -70,16 +69,16 @@ def _fused_layer_norm(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
     with c = sqrt(C / (C - 1)) the unbiased std is c times the biased one, so the weight a / c
     and eps' = (eps / c)^2 give a (x - mean) / sqrt(std^2 + eps^2) + b. That differs from
     dividing by std + eps by a relative eps / std at most (1e-6 at unit scale, far below bf16's
-    2^-9; a constant row gives b in both). Forward + backward of a (1024, 34, 96) float32
-    activation with bf16 output: 9.5 against 24.1 ms for :class:`_UnbiasedLayerNorm` (issue 15).
-    x (..., C) -> float32 (..., C)."""
+    2^-9; a constant row gives b in both). x (..., C) -> float32 (..., C)."""
     n = x.shape[-1]
     c = math.sqrt(n / (n - 1))
     with torch.autocast(x.device.type, enabled=False):
         return F.layer_norm(x.float(), (n,), a.float() / c, b.float(), (eps / c) ** 2)
 
 
-def layer_norm_plain(x, a, b, eps):
-    """:func:`layer_norm` as plain autograd ops (the definition; tests and bench)."""
-    mean = x.mean(-1, keepdim=True)
-    return a * (x - mean) / (x.std(-1, keepdim=True) + eps) + b
+
+class FastLayerNorm(LayerNorm):
+    """:class:`~mmdiff.models.graph.LayerNorm` computed by :func:`layer_norm`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return layer_norm(x, self.a_2, self.b_2, self.eps)
