@@ -1,4 +1,5 @@
-# mmdiff: `make demo` runs the main job on the embedded data, `make test` runs every test.
+# mmdiff: `make demo` runs the main job on the embedded data, `make test` runs every test
+# (notebooks included; CI runs it), `make test-fast` the tests not marked slow, without notebooks.
 # Both set everything up on a fresh machine: a .venv, the package, the embedded data.
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ TORCH  ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch || echo to
 SYNTH  := data/synthetic/data_3d_h36m_synth.npz
 PYTEST_ARGS ?=
 
-.PHONY: setup data lab test demo browser clean-notebooks bench book
+.PHONY: setup data lab test test-fast demo browser clean-notebooks bench book
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,15 +39,19 @@ browser:
 test: data browser
 	MMDIFF_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax $(PYTEST_ARGS)
 
+# The edit-test loop: tests not marked `@pytest.mark.slow` (training runs, browsers, subprocesses).
+test-fast: data
+	MMDIFF_FAST=1 $(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
 demo: data
 	$(BIN)/mmdiff demo
 
 bench: setup
-	$(BIN)/mmdiff bench
+	$(BIN)/mmdiff bench $(BENCH_ARGS)
 
 # The executed course as static HTML with its figures (book/index.html); BOOK_ARGS=--fast for small budgets.
 book: data
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m mmdiff.book --out book $(BOOK_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m mmdiff.course.book --out book $(BOOK_ARGS)
 
 clean-notebooks: setup
-	$(BIN)/python -m mmdiff.notebook_hygiene notebooks/*.ipynb
+	$(BIN)/python -m mmdiff.course.notebook_hygiene notebooks/*.ipynb

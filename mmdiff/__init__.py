@@ -5,27 +5,28 @@ Top-level names used by notebooks, the CLI and outside checks::
     import mmdiff as mm
     lifter = mm.load_lifter("ckpts/demo/lifter.pth")
     denoiser = mm.load_denoiser("ckpts/demo/mmdiff.pth")
-    pose_3d = mm.predict(lifter, denoiser, pose_2d)      # (B, 17, 3) metres, root-relative
+    pipe = mm.Pipeline.from_config(mm.load_config("demo"), lifter, denoiser)
+    pose_3d = pipe.predict(pose_2d)                      # (N, 17, 3) metres, root-relative
 
 Submodules are imported on first use so that ``import mmdiff`` stays fast.
 """
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "load_config": ("mmdiff.config", "load_config"),
     "load_lifter": ("mmdiff.checkpoints", "load_lifter"),
     "load_denoiser": ("mmdiff.checkpoints", "load_denoiser"),
-    "predict": ("mmdiff.inference", "predict"),
+    "Pipeline": ("mmdiff.pipeline", "Pipeline"),
+    "default_device": ("mmdiff.engine.runtime", "default_device"),
     "MmdiffError": ("mmdiff.errors", "MmdiffError"),
 }
-_SUBMODULES = {"skeleton", "camera", "data", "metrics", "diffusion", "models", "checkpoints",
-               "config", "train", "evaluate", "inference", "viz", "cli", "errors", "bench",
-               "demo", "keypoints", "atomic", "notebook_hygiene", "cpu", "runtime", "runs",
-               "ema", "optim", "typed", "wild", "plausibility", "loop", "regression",
-               "course", "analysis"}
+#: every module and sub-package of mmdiff, found on disk (``mm.<name>`` imports it on first use)
+_SUBMODULES = {m.name for m in pkgutil.iter_modules(__path__) if m.name != "__main__"}
 
 
 def __getattr__(name):

@@ -36,10 +36,10 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
-from mmdiff.atomic import write_atomic
+from mmdiff.engine.atomic import write_atomic
 from mmdiff.errors import CheckpointError, ConfigError
 from mmdiff.models import GraFormer, build_denoiser, build_lifter
-from mmdiff.runtime import default_device
+from mmdiff.engine.runtime import default_device
 
 FORMAT = "mmdiff"
 FORMAT_VERSION = 1

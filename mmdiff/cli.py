@@ -21,9 +21,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmdiff.cpu import keep_freed_memory, set_threads
+from mmdiff.engine.cpu import keep_freed_memory, set_threads
 from mmdiff.errors import ConfigError, MmdiffError
-from mmdiff.keypoints.layouts import LAYOUTS
+from mmdiff.wild.keypoints.layouts import LAYOUTS
 
 
 def _cmd_data_synth(args):
@@ -73,6 +73,13 @@ def _config(args):
     return load_config(args.config, overrides or None)
 
 
+def _with(cfg, changes: dict):
+    """``cfg`` with the ``{"section.key": value}`` changes the command line gave (None = not
+    given)."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return cfg.replace(changes) if changes else cfg
+
+
 def _run_dir(args, default_doc: str) -> Path:
     return Path(args.exp) / (args.doc or default_doc)
 
@@ -98,7 +105,7 @@ def _report_fit(result) -> int:
     """Print the run's outcome (rank 0); the exit status: 130 / 143 when SIGINT / SIGTERM stopped
     it (after its checkpoint was saved), else 0."""
     import torch.distributed as torch_dist
-    from mmdiff.runs import exit_code
+    from mmdiff.train.runs import exit_code
     code = exit_code(result.stop_signal)
     if torch_dist.is_initialized():  # under torchrun: only rank 0 reports
         rank = torch_dist.get_rank()
@@ -113,31 +120,35 @@ def _report_fit(result) -> int:
 
 
 def _cmd_eval(args):
-    from mmdiff.evaluate import evaluate, with_eval
-    cfg = with_eval(_config(args), steps=args.steps, schedule_steps=args.schedule_steps,
-                    eta=args.eta, hypotheses=args.hypotheses, flip=args.flip, use_ema=args.ema,
-                    compile=args.compile)
+    from mmdiff.evaluate import evaluate
+    cfg = _with(_config(args), {"sampler.steps": args.steps, "sampler.span": args.span,
+                                "sampler.eta": args.eta, "eval.hypotheses": args.hypotheses,
+                                "eval.flip": args.flip, "eval.use_ema": args.ema,
+                                "eval.compile": args.compile})
     run = _run_dir(args, "mmdiff")
     denoiser = None if args.lifter_only else (args.ckpt or run / "best.pth")
     errors = evaluate(cfg, args.lifter or cfg.lifter.checkpoint, denoiser, device=args.device,
                       csv=args.csv or run / ("eval_lifter.csv" if args.lifter_only else "eval.csv"),
                       progress=not args.quiet)
-    e = cfg.eval
-    what = "lifter alone" if denoiser is None else \
-        f"lifter + diffusion ({denoiser}, {'EMA' if e.use_ema else 'raw'} weights)"
-    print(f"{what}: {e.steps} DDIM steps of {e.schedule_steps}, eta {e.eta}, {e.hypotheses} "
-          f"hypotheses, flip {'on' if e.flip else 'off'}; 2D normalised {cfg.data.normalization}, "
-          f"P2 {e.p2} (batches of {e.batch_size}), Average over {e.average} actions")
+    e, s = cfg.eval, cfg.sampler
+    if denoiser is None:
+        what = f"lifter alone: flip TTA {'on' if e.flip and e.lifter_tta else 'off'}"
+    else:
+        what = (f"lifter + diffusion ({denoiser}, {'EMA' if e.use_ema else 'raw'} weights): "
+                f"DDIM {s.steps} steps of {s.span}, eta {s.eta}, {e.hypotheses} hypotheses, "
+                f"flip TTA {'on' if e.flip else 'off'}")
+    print(f"{what}; 2D normalised {cfg.data.normalization}, P2 {e.p2} (batches of "
+          f"{e.batch_size}), Average over {e.average} actions")
     print(errors.table())
 
 
 def _cmd_predict(args):
     from mmdiff.checkpoints import load_denoiser, load_lifter
-    from mmdiff.evaluate import with_eval
-    from mmdiff.runtime import default_device
+    from mmdiff.engine.runtime import default_device
     from mmdiff.wild import predict_file, report_text, save_prediction, write_html
-    cfg = with_eval(_config(args), steps=args.steps, hypotheses=args.hypotheses, flip=args.flip,
-                    use_ema=args.ema, compile=args.compile)
+    cfg = _with(_config(args), {"sampler.steps": args.steps, "eval.hypotheses": args.hypotheses,
+                                "eval.flip": args.flip, "eval.use_ema": args.ema,
+                                "eval.compile": args.compile})
     device = default_device(args.device)
     lifter = load_lifter(args.lifter or cfg.lifter.checkpoint, device=device)
     denoiser = None if args.lifter_only else load_denoiser(
@@ -175,7 +186,7 @@ def _cmd_demo(args):
                  device=args.device, progress=not args.quiet, fresh=args.fresh,
                  baseline=args.baseline)
     except DemoInterrupted as err:
-        from mmdiff.runs import exit_code
+        from mmdiff.train.runs import exit_code
         print(f"mmdiff demo: {err}", file=sys.stderr)
         return exit_code(err.signal) or 130
 
@@ -195,7 +206,7 @@ def _common(p: argparse.ArgumentParser, default_config: str = "demo") -> None:
 
 
 def _eval_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps (config: eval.steps)")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (config: sampler.steps)")
     p.add_argument("--hypotheses", type=int, default=None, help="hypotheses averaged per pose")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="flip test-time augmentation")
@@ -206,7 +217,7 @@ def _eval_options(p: argparse.ArgumentParser) -> None:
                         "evaluates the raw weights)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the denoiser (config: eval.compile): the first pass "
-                        "compiles for about a minute, the rest run faster (bf16 CPU: 1.3x)")
+                        "compiles for about a minute, the rest run faster")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,9 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _eval_options(p)
     p.add_argument("--ckpt", default=None, help="denoiser checkpoint (default <exp>/<doc>/best.pth)")
-    p.add_argument("--schedule-steps", type=int, default=None,
-                   help="sub-schedule the DDIM steps span (config: eval.schedule_steps)")
-    p.add_argument("--eta", type=float, default=None, help="DDIM eta (0 = deterministic)")
+    p.add_argument("--span", type=int, default=None,
+                   help="the leading timesteps the DDIM steps are spread over (config: sampler.span)")
+    p.add_argument("--eta", type=float, default=None,
+                   help="DDIM eta, 0 = deterministic (config: sampler.eta)")
     p.add_argument("--csv", default=None, help="CSV output (default <exp>/<doc>/eval.csv)")
     p.set_defaults(func=_cmd_eval)
 
@@ -347,7 +359,7 @@ def main(argv=None) -> int:
     except ConfigError as err:                # set_threads owns the check
         print(f"mmdiff: error: --threads: {err}", file=sys.stderr)
         return 2
-    keep_freed_memory()                       # see mmdiff/cpu.py: fewer page faults, ~20 %
+    keep_freed_memory()                       # see mmdiff/engine/cpu.py: fewer page faults, ~20 %
     if getattr(args, "lifter_default", None) and args.lifter is None and args.config == "demo":
         args.lifter = args.lifter_default
     try:

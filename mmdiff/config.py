@@ -1,7 +1,7 @@
 """Experiment configuration: YAML files loaded into typed dataclasses, unknown keys rejected.
 
 A config has one dataclass per section (``data``, ``lifter``, ``model``, ``diffusion``, ``train``,
-``lifter_train``, ``optim``, ``eval``); ``lifter`` and ``model`` are the models' own config
+``lifter_train``, ``optim``, ``sampler``, ``eval``); ``lifter`` and ``model`` are the models' own config
 dataclasses (:class:`~mmdiff.models.GraFormerConfig` plus the checkpoint path, and
 :class:`~mmdiff.models.DenoiserConfig`). Every field has a typed default and a comment saying what
 it means; the paper's settings are the defaults of ``configs/cpn.yml``. A YAML file names only the
@@ -17,7 +17,7 @@ close match for a typo, and say which type was expected. Command-line overrides
 ``--set section.key=value`` are parsed with the type of the field they replace.
 
 YAML note: PyYAML reads ``1e-3`` (no dot) as a string; float fields accept such numeric strings
-(the checks are in :mod:`mmdiff.typed`).
+(the checks are in :mod:`mmdiff.engine.typed`).
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ import yaml
 from mmdiff.errors import ConfigError
 from mmdiff.models.common import DenoiserConfig
 from mmdiff.models.graformer import GraFormerConfig
-from mmdiff.precision import check_precision
-from mmdiff.typed import apply, nest
+from mmdiff.engine.precision import check_precision
+from mmdiff.engine.typed import apply, nest
 
 PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -51,7 +51,8 @@ class DataConfig:
     test_stride: int = 1  # keep every n-th test frame (evaluation uses every frame in the paper)
     normalization: str = "reference"  # pixels -> [-1, 1]: "reference" w = h = 1000 for every
     #                                   camera (prepare_2d_poses.py); "camera" each camera's size
-    flip_aug: bool = True  # horizontal flip augmentation in training and flip TTA in testing
+    flip_aug: bool = True  # horizontal flip augmentation of the training poses (test-time flip
+    #                        is eval.flip)
     sample_gmm: bool = False  # draw a GMM kernel per joint as training input (DiffPose); needs GMM 2D
     num_workers: int = 0  # DataLoader worker processes (0 = load in the main process)
 
@@ -69,8 +70,8 @@ class DiffusionConfig:
     beta_schedule: str = "linear"  # linear, quad, const, jsd, sigmoid or cosine
     beta_start: float = 1e-4  # beta_1
     beta_end: float = 1e-3  # beta_T
-    num_steps: int = 51  # T, diffusion steps of training
-    train_steps: int = 0  # draw training timesteps from [0, train_steps); 0 = all T steps
+    num_timesteps: int = 51  # T: the diffusion timesteps t = 0 .. T-1 of the schedule
+    train_t_max: int = 0  # training draws t from [0, train_t_max); 0 = all T timesteps
     noise: str = "scale"  # "scale" (per-channel Gaussian) or "gmm" (DiffPose's GMM kernel spreads)
     noise_scale: list[float] = field(default_factory=lambda: [0.1, 0.1, 1.0, 1.0, 1.0])  # u,v,x,y,z
 
@@ -85,7 +86,7 @@ class TrainConfig:
     ema_rate: float = 0.999  # EMA decay mu: shadow = mu * shadow + (1 - mu) * weights
     objective: str = "diffusion"  # "diffusion": noise prediction (the paper); "regression": the
     #                               same network as a residual regressor from the lifter's output
-    #                               (a control, mmdiff.regression)
+    #                               (a control, mmdiff.train.regression_loss)
     antithetic: bool = True  # timesteps drawn in pairs (t, T-1-t)
     antithetic_draws: str = "reference"  # "reference": B//2 + 1 draws, cut to B (513 / 511 at
     #                                      1024); "balanced": ceil(B/2) (512 / 512)
@@ -93,7 +94,7 @@ class TrainConfig:
     keep_every: int = 1  # keep ckpt_<epoch>.pth every n epochs (0 = only ckpt.pth and best.pth)
     log_every: int = 100  # write a log line every n steps
     precision: str = "fp32"  # "fp32" (exact, the reference's), "bf16" (autocast, fp32 master
-    #                          weights, optimiser state, loss; mmdiff.precision) or "fp16" (CUDA,
+    #                          weights, optimiser state, loss; mmdiff.engine.precision) or "fp16" (CUDA,
     #                          with a gradient scaler); the lifter's training uses it too
 
     def __post_init__(self):
@@ -118,7 +119,7 @@ class OptimConfig:
     lr: float = 1e-3  # initial learning rate
     lr_decay_every: int = 60  # epochs between decays of lr0 by lr_gamma ...
     lr_decay_shift: int = 1  # ... 1: the reference's (epochs 0..60 at lr0, decays after epoch
-    #                          60, 120, ...); 0: lr0 * gamma ** (epoch // every) (mmdiff.optim)
+    #                          60, 120, ...); 0: lr0 * gamma ** (epoch // every) (mmdiff.train.optim)
     lr_gamma: float = 0.9  # decay factor
     weight_decay: float = 0.0  # L2 penalty
     amsgrad: bool = False  # Adam's AMSGrad variant
@@ -127,17 +128,23 @@ class OptimConfig:
 
 
 @dataclass
-class EvalConfig:
-    """The evaluation pipeline: lifter -> DDIM -> flip TTA."""
-    steps: int = 2  # DDIM steps actually taken
-    schedule_steps: int = 12  # the sub-schedule they are spread over (2 of 12)
-    skip_type: str = "uniform"  # "uniform" or "quad" spacing of the DDIM timesteps
+class SamplerConfig:
+    """The DDIM sampler of the evaluation pipeline, field for field the arguments of
+    :class:`mmdiff.diffusion.DDIMSampler` (``DDIMSampler.from_config(cfg.diffusion, cfg.sampler)``)."""
+    steps: int = 2  # DDIM steps taken, i.e. timesteps visited (the reference's test_timesteps)
+    span: int = 12  # the leading timesteps they are spread over: 2 of 12 visits t = 6, then 0
+    skip: str = "uniform"  # spacing of the visited timesteps: "uniform" or "quad"
     eta: float = 0.0  # DDIM stochasticity (0 = deterministic)
+
+
+@dataclass
+class EvalConfig:
+    """The evaluation pipeline: lifter -> refinement (``sampler``) -> flip TTA."""
     hypotheses: int = 1  # hypotheses per pose, aggregated by mean
-    flip: bool = True  # flip test-time augmentation
-    lifter_flip: str = "rerun"  # the lifter-alone row's flip: "rerun" the lifter on the flipped
-    #                             2D (the kit's lifter baseline) or "mirror" its unflipped output,
-    #                             which is what the refinement starts from (so flip adds nothing)
+    flip: bool = True  # flip test-time augmentation of the pipeline (2D mirrored, result mirrored
+    #                    back and averaged), for every arm
+    lifter_tta: bool = True  # the lifter-alone row: flip TTA as every arm (with `flip`), or false
+    #                          for its plain output, the pose the refinement starts from
     use_ema: bool = False  # evaluate (and validate on) the EMA weights; the reference uses the
     #                        raw ones (element 0 of the checkpoint), also to pick the best epoch
     batch_size: int = 1024  # poses per test batch: the reference's P2 credits per batch
@@ -147,10 +154,9 @@ class EvalConfig:
     #                       "present" (the actions seen)
     seed: int = 0  # seed of the starting noise of extra hypotheses
     precision: str = "fp32"  # the networks' forward passes in "fp32" (exact), "bf16" or "fp16"
-    #                          (CUDA); the DDIM arithmetic stays fp32 (mmdiff.precision)
+    #                          (CUDA); the DDIM arithmetic stays fp32 (mmdiff.engine.precision)
     compile: bool = False  # torch.compile the denoiser for `mmdiff eval` / `predict`: the first
     #                        forward compiles (about a minute on a CPU), later ones run faster
-    #                        (mmdiff.inference.compile_for_inference)
 
     def __post_init__(self):
         check_precision(self.precision, key="eval.precision")
@@ -166,6 +172,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     lifter_train: LifterTrainConfig = field(default_factory=LifterTrainConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -175,12 +182,16 @@ class Config:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "Config":
         """Build a config from a nested dict (e.g. the one stored in a checkpoint).
-        Missing keys keep their defaults; unknown keys and wrong types raise ConfigError."""
-        return apply(cls(), data, source)
+        Missing keys keep their defaults; unknown keys and wrong types raise ConfigError. Keys of
+        an earlier kit (:data:`RENAMED`, as stored in its checkpoints) are read under their new
+        names."""
+        return apply(cls(), upgrade_renamed(data), source)
 
     def replace(self, overrides: Mapping[str, Any]) -> "Config":
         """A new config with ``{"section.key": value}`` overrides applied (self is unchanged)."""
-        return apply(self, nest(overrides, "<overrides>"), "<overrides>", parse_strings=True)
+        data = nest(overrides, "<overrides>")
+        check_renamed(data, "<overrides>")
+        return apply(self, data, "<overrides>", parse_strings=True)
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(Config))
@@ -234,6 +245,51 @@ def save_config(cfg: Config, path: str | Path) -> Path:
     return path
 
 
+# ----------------------------------------------------------------------------- renamed keys
+
+#: keys renamed so that one word has one meaning ("steps" = DDIM steps taken, nothing else):
+#: old "section.key" -> new "section.key". A file or override with an old key is an error naming
+#: the new one; a config stored by an earlier kit (in its checkpoints) is read under the new names.
+RENAMED = {
+    "diffusion.num_steps": "diffusion.num_timesteps",
+    "diffusion.train_steps": "diffusion.train_t_max",
+    "eval.steps": "sampler.steps",
+    "eval.schedule_steps": "sampler.span",
+    "eval.skip_type": "sampler.skip",
+    "eval.eta": "sampler.eta",
+    "eval.lifter_flip": "eval.lifter_tta",
+}
+#: old values of renamed keys whose meaning is now a boolean
+_RENAMED_VALUES = {"eval.lifter_flip": {"rerun": True, "mirror": False}}
+
+
+def check_renamed(data: Mapping[str, Any], source: str) -> None:
+    """ConfigError naming the new key for any old key (:data:`RENAMED`) in the nested ``data``."""
+    for section, values in data.items():
+        if not isinstance(values, Mapping):
+            continue
+        for key in values:
+            old = f"{section}.{key}"
+            if old in RENAMED:
+                hint = ""
+                if old in _RENAMED_VALUES:
+                    hint = " (" + ", ".join(f"{v!r} is {n}" for v, n in
+                                            _RENAMED_VALUES[old].items()) + ")"
+                raise ConfigError(f"{source}: {old} was renamed: use {RENAMED[old]}{hint}")
+
+
+def upgrade_renamed(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the nested ``data`` with old keys (:data:`RENAMED`) moved to their new names."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for old, new in RENAMED.items():
+        (section, key), (new_section, new_key) = old.split("."), new.split(".")
+        if isinstance(out.get(section), dict) and key in out[section]:
+            value = out[section].pop(key)
+            value = _RENAMED_VALUES.get(old, {}).get(value, value)
+            out.setdefault(new_section, {})[new_key] = value
+    return out
+
+
 # ----------------------------------------------------------------------------- checks
 
 def check_noise(cfg: Config) -> None:
@@ -247,9 +303,9 @@ def check_noise(cfg: Config) -> None:
     if len(d.noise_scale) != 5:
         raise ConfigError(f"diffusion.noise_scale: expected 5 values (u, v, x, y, z), "
                           f"found {len(d.noise_scale)}")
-    if not 0 <= d.train_steps <= d.num_steps:
-        raise ConfigError(f"diffusion.train_steps: expected 0 or 1..{d.num_steps}, "
-                          f"found {d.train_steps}")
+    if not 0 <= d.train_t_max <= d.num_timesteps:
+        raise ConfigError(f"diffusion.train_t_max: expected 0 or 1..{d.num_timesteps}, "
+                          f"found {d.train_t_max}")
 
 
 # ----------------------------------------------------------------------------- internals
@@ -269,4 +325,5 @@ def _load_file(path: Path, seen: tuple[Path, ...]) -> Config:
     cfg = Config()
     if base is not None:
         cfg = _load_file(resolve_config_path(path.parent / str(base)), seen + (path.resolve(),))
+    check_renamed(raw, str(path))
     return apply(cfg, raw, str(path))

@@ -3,17 +3,14 @@
     errors = evaluate_models(cfg, lifter, denoiser, samples)    # ActionErrors
     print(errors.table())
 
-The pipeline is the paper's: the lifter's root-centred 3D, refined by DDIM (``cfg.eval``: steps of
-a sub-schedule, eta, hypotheses) with flip test-time augmentation, through
-:func:`mmdiff.inference.predict`. With ``denoiser=None`` the lifter alone is evaluated (with flip
-TTA when ``cfg.eval.flip``: the lifter run on the flipped 2D, flipped back and averaged; with
-``cfg.eval.lifter_flip = "mirror"`` the mirrored *output* instead, which is exactly the pose the
-refinement starts from, so that row measures what the refinement adds).
+The predictions come from :class:`mmdiff.pipeline.Pipeline` built from the config (``cfg.sampler``
+and ``cfg.eval``): the lifter's root-centred 3D refined by DDIM (or the regression control) with
+flip test-time augmentation; with ``denoiser=None`` the lifter alone (with its own flip TTA unless
+``eval.lifter_tta`` is false: then its plain output, the pose the refinement starts from).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,87 +19,9 @@ import torch
 from mmdiff.checkpoints import load_denoiser, load_lifter
 from mmdiff.config import Config
 from mmdiff.data.dataset import load_split
-from mmdiff.diffusion import BetaSchedule
-from mmdiff.errors import ConfigError, DataError
-from mmdiff.inference import compile_for_inference, predict
 from mmdiff.metrics import ActionErrors
-from mmdiff.precision import autocast
-from mmdiff.regression import regress
-from mmdiff.runtime import Dist, default_device
-from mmdiff.skeleton import flip_pose
-
-
-LIFTER_FLIPS = ("rerun", "mirror")
-
-
-@torch.no_grad()
-def lift(lifter: torch.nn.Module, pose_2d: torch.Tensor, flip: bool = False,
-         mode: str = "rerun", precision: str = "fp32") -> torch.Tensor:
-    """The lifter alone. pose_2d: (B, 17, 2) normalised. Returns (B, 17, 3) root-relative metres.
-
-    With ``flip`` and mode "rerun": the mean of the prediction and the un-flipped prediction on
-    the flipped input. Mode "mirror" mirrors the prediction itself, as the refinement's mirrored
-    start does (mirror, then mirror back: the plain prediction, the refinement's x_T).
-    ``precision``: the lifter's forward passes (:mod:`mmdiff.precision`); the output is float32."""
-    if mode not in LIFTER_FLIPS:
-        raise ConfigError(f"eval.lifter_flip: expected one of {LIFTER_FLIPS}, found {mode!r}")
-
-    def run(x):
-        with autocast(x.device, precision):
-            return lifter(x).float()
-    out = run(pose_2d)  # (B, 17, 3)
-    out = out - out[:, :1]
-    if flip and mode == "rerun":
-        mirrored = run(flip_pose(pose_2d))  # (B, 17, 3) of the mirrored person
-        mirrored = flip_pose(mirrored - mirrored[:, :1])  # back to the original side
-        out = (out + mirrored) / 2
-    return out
-
-
-@torch.no_grad()
-def predict_poses(cfg: Config, lifter: torch.nn.Module, denoiser: torch.nn.Module | None,
-                  pose_2d: np.ndarray | torch.Tensor, device=None, progress: bool = False,
-                  desc: str = "eval") -> np.ndarray:
-    """Batched 3D predictions for many poses.
-
-    pose_2d: (N, 17, 2) normalised screen coordinates. Returns (N, 17, 3) float32 numpy, metres,
-    root-relative. Uses ``cfg.eval`` (batch size, DDIM steps, eta, hypotheses, flip, seed) and
-    ``cfg.diffusion`` (the training schedule the DDIM sub-schedule is taken from); the forward
-    passes in ``eval.precision`` (the regression control always in float32). The paper's
-    setting (1 hypothesis, eta 0) is deterministic; with more hypotheses or eta > 0 each batch
-    draws from ``eval.seed + its first index``, so the numbers depend on ``eval.batch_size``.
-    """
-    from tqdm.auto import tqdm
-    device = torch.device(device) if device is not None else next(lifter.parameters()).device
-    e = cfg.eval
-    pose_2d = torch.as_tensor(np.asarray(pose_2d, dtype=np.float32))
-    if pose_2d.ndim != 3 or pose_2d.shape[1:] != (17, 2):
-        raise DataError(f"pose_2d: expected (N, 17, 2), found {tuple(pose_2d.shape)}")
-    lifter = lifter.to(device).eval()
-    if denoiser is not None:
-        denoiser = denoiser.to(device).eval()
-    out = []
-    starts = range(0, len(pose_2d), e.batch_size)
-    for i in tqdm(starts, desc=desc, disable=not progress, leave=False):
-        chunk = pose_2d[i:i + e.batch_size].to(device)  # (b, 17, 2)
-        if denoiser is None:
-            pred = lift(lifter, chunk, flip=e.flip, mode=e.lifter_flip, precision=e.precision)
-        elif cfg.train.objective == "regression":                   # the control, one pass
-            pred = regress(cfg, lifter, denoiser, chunk)
-        else:
-            generator = torch.Generator(device=device).manual_seed(e.seed + i)
-            pred = predict(lifter, denoiser, chunk, **_predict_kwargs(cfg), generator=generator)
-        out.append(pred.float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 17, 3), np.float32)
-
-
-def _predict_kwargs(cfg: Config) -> dict:
-    """The keyword arguments of mmdiff.inference.predict that ``cfg`` sets."""
-    e = cfg.eval
-    return dict(steps=e.steps, schedule_steps=e.schedule_steps, eta=e.eta,
-                hypotheses=e.hypotheses, flip=e.flip, skip_type=e.skip_type,
-                precision=e.precision, schedule=BetaSchedule.from_config(cfg.diffusion),
-                noise_scale=tuple(cfg.diffusion.noise_scale))
+from mmdiff.pipeline import Pipeline, compile_for_inference
+from mmdiff.engine.runtime import Dist, default_device
 
 
 def action_errors(pred: np.ndarray, samples, cfg: Config | None = None) -> ActionErrors:
@@ -116,10 +35,19 @@ def action_errors(pred: np.ndarray, samples, cfg: Config | None = None) -> Actio
     return errors
 
 
+def predictions(cfg: Config, lifter, denoiser, pose_2d, device=None, progress: bool = False,
+                desc: str = "eval"):
+    """The config's pipeline (:meth:`Pipeline.from_config`) on many poses: pose_2d (N, 17, 2)
+    normalised -> (N, 17, 3) float32 numpy, metres, root-relative. ``denoiser=None``: the lifter
+    alone."""
+    return Pipeline.from_config(cfg, lifter, denoiser).predict(pose_2d, device=device,
+                                                              progress=progress, desc=desc)
+
+
 def evaluate_models(cfg: Config, lifter, denoiser, samples, device=None,
                     progress: bool = False):
     """ActionErrors of lifter (+ denoiser, None = lifter alone) on ``samples`` with ``cfg.eval``."""
-    pred = predict_poses(cfg, lifter, denoiser, samples.pose_2d, device=device, progress=progress)
+    pred = predictions(cfg, lifter, denoiser, samples.pose_2d, device=device, progress=progress)
     return action_errors(pred, samples, cfg)
 
 
@@ -130,9 +58,9 @@ def validate(cfg: Config, lifter, denoiser, samples, dist=None, progress: bool =
     """
     dist = dist if dist is not None else Dist()
     rows = np.arange(dist.rank, len(samples.pose_2d), dist.world)
-    local = predict_poses(cfg, lifter, denoiser, samples.pose_2d[rows], device=dist.device,
-                          progress=progress and dist.is_main,
-                          desc="validate" if denoiser is not None else "validate lifter")
+    local = predictions(cfg, lifter, denoiser, samples.pose_2d[rows], device=dist.device,
+                        progress=progress and dist.is_main,
+                        desc="validate" if denoiser is not None else "validate lifter")
     pred = dist.gather_rows(local, len(samples.pose_2d))
     errors = action_errors(pred, samples, cfg)
     p1, p2 = _average(errors)
@@ -182,9 +110,3 @@ def write_metrics_json(path: str | Path, results: dict[str, object]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1) + "\n")
     return path
-
-
-def with_eval(cfg: Config, **changes) -> Config:
-    """``cfg`` with some ``eval`` fields replaced (None values are ignored)."""
-    changes = {k: v for k, v in changes.items() if v is not None}
-    return replace(cfg, eval=replace(cfg.eval, **changes)) if changes else cfg

@@ -1,6 +1,8 @@
-"""The evaluation pipeline: GraFormer lifter -> DDIM refinement -> flip test-time augmentation.
+"""The pipeline, 2D -> 3D: GraFormer lifter -> refinement (DDIM) -> flip test-time augmentation.
 
-This is the reference's ``test()`` (jjkislele/monoMotionDiff ``models/runner.py``) as functions:
+One object, :class:`Pipeline`, built from a config, serves evaluation, ``mmdiff predict``, the
+analyses, the studies and the notebooks. It is the reference's ``test()``
+(jjkislele/monoMotionDiff ``models/runner.py``):
 
 1. lift: 3D = lifter(2D), then subtract the root joint (joint 0);
 2. x_T = uvxyz = concat(2D, lifted 3D), shape (B, 17, 5): the lifted pose is taken as the noisy
@@ -8,9 +10,13 @@ This is the reference's ``test()`` (jjkislele/monoMotionDiff ``models/runner.py`
 3. DDIM (default: 2 of the first 12 timesteps of the linear 1e-4 .. 1e-3, 51-step schedule, i.e.
    t = 6 then 0, eta = 0), each step conditioned on the 2D pose;
 4. keep channels 2: (x, y, z) of the final sample and subtract the root joint;
-5. flip TTA: run 2-4 again from the mirrored x_T (u and x negated, left/right joints swapped),
-   conditioned on the mirrored 2D -- the lifter is *not* run on the mirrored 2D, its output for
-   the original 2D is mirrored -- mirror the result back and average it with step 4's.
+5. flip TTA (:func:`flip_average`): run 2-4 again from the mirrored x_T (u and x negated,
+   left/right joints swapped), conditioned on the mirrored 2D -- the lifter is *not* run on the
+   mirrored 2D, its output for the original 2D is mirrored -- mirror the result back and average.
+
+The refinement is a :class:`DiffusionRefiner` (the paper) or a :class:`RegressionRefiner` (the
+control "why diffusion?": the same network called once as a residual regressor); without one the
+pipeline is the lifter alone, with its own flip TTA (the lifter run on the mirrored 2D).
 
 Multiple hypotheses. The reference repeats the same x_T, so with eta = 0 its S hypotheses are
 S identical copies. Here each hypothesis s starts from its own noisy x_T:
@@ -21,9 +27,10 @@ with t_start the first visited timestep and eps^(s) Gaussian scaled per channel 
 1 x, y, z) or, given a 2D Gaussian mixture, scaled on u, v by the spread of a kernel drawn per
 joint by its weight (DiffPose). This is the forward process's noise level at t_start added to the
 reference's start, so zero noise gives the reference back. The mirrored run of hypothesis s
-starts from the mirror image of x_T^(s). :func:`predict` returns the mean over hypotheses;
-:func:`predict_hypotheses` returns them all; :func:`oracle_best_of_n` picks the one closest to
-the ground truth -- an ORACLE for analysis, never a prediction.
+starts from the mirror image of x_T^(s). :meth:`Pipeline.predict` returns the mean over
+hypotheses (:func:`aggregate`); :meth:`Pipeline.sample` returns them all
+(:func:`mmdiff.course.analysis.oracle_best_of_n` picks the one closest to the ground truth: an ORACLE for
+analysis, never a prediction).
 
 Symbols: pose_2d = x^{2D} (the condition c), lifted = the GraFormer prior, uvxyz = x_T,
 S = hypotheses, eps^(s) = starting noise, alpha-bar as in :mod:`mmdiff.diffusion`.
@@ -31,20 +38,21 @@ S = hypotheses, eps^(s) = starting noise, alpha-bar as in :mod:`mmdiff.diffusion
 from __future__ import annotations
 
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from mmdiff.config import DiffusionConfig
-from mmdiff.diffusion import DEFAULT_NOISE_SCALE, BetaSchedule, DDIMSampler, gmm_noise, scaled_noise
+from mmdiff.diffusion import DEFAULT_NOISE_SCALE, DDIMSampler, gmm_noise, scaled_noise
 from mmdiff.errors import ConfigError, DataError
 from mmdiff.models.kernels import chunked
-from mmdiff.precision import autocast, check_precision
+from mmdiff.engine.precision import autocast, check_precision
 from mmdiff.skeleton import NUM_JOINTS, flip_pose
 
-__all__ = ["flip_uvxyz", "lift_uvxyz", "denoise", "refine", "start_samples",
-           "predict_hypotheses", "predict", "OracleBestOfN", "oracle_best_of_n"]
+__all__ = ["Pipeline", "DiffusionRefiner", "RegressionRefiner", "regression_correct",
+           "flip_average", "mirror", "flip_uvxyz", "lift_uvxyz", "denoise", "refine",
+           "start_samples", "xyz_root_relative", "aggregate", "describe", "compile_for_inference"]
 
 
 def flip_uvxyz(x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +91,7 @@ def lift_uvxyz(lifter, pose_2d: torch.Tensor, precision: str = "fp32") -> torch.
     """The reference's starting point: concat(2D, root-centred lifter(2D)).
 
     pose_2d: (B, 17, 2) normalised. Returns uvxyz (B, 17, 5), xyz in metres, root-relative.
-    ``precision``: the lifter's forward pass (:mod:`mmdiff.precision`); the output is float32.
+    ``precision``: the lifter's forward pass (:mod:`mmdiff.engine.precision`); the output is float32.
     """
     with autocast(pose_2d.device, precision):
         lifted = lifter(pose_2d).float()                                 # (B, 17, 3)
@@ -97,7 +105,7 @@ def denoise(denoiser, x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor,
 
     Without autograd on the CPU the batch runs in chunks that stay in the cache
     (:func:`mmdiff.models.kernels.chunked`); elsewhere in one pass. ``precision``: the network's
-    forward pass (:mod:`mmdiff.precision`). Returns (N, 17, 5) float32.
+    forward pass (:mod:`mmdiff.engine.precision`). Returns (N, 17, 5) float32.
     """
     with autocast(x_t.device, precision):
         return chunked(denoiser, x_t, pose_2d, t).float()
@@ -105,13 +113,13 @@ def denoise(denoiser, x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor,
 
 def compile_for_inference(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` compiled in place with ``torch.compile`` for inference (``eval.compile``,
-    ``--compile``), and returned. Opt-in: the first forward pass compiles (30-70 s on this CPU,
-    again for a new precision), after which a bf16 denoiser forward on the CPU ran 1.3x faster
-    than eager bf16 (README, issue 15). On a CPU every chunk of :func:`denoise` is padded to one
-    size or, when much smaller, run eager (:func:`mmdiff.models.kernels.chunked`), so that one
-    graph serves every batch; elsewhere shapes are left to ``torch.compile`` (dynamic after a
-    second size). For inference only: the training step compiled ran slower than eager here.
-    Compiling twice does nothing."""
+    ``--compile``), and returned. Opt-in: the first forward pass compiles (about a minute on a
+    CPU, again for a new precision), after which the forward runs faster than eager (``mmdiff
+    bench --reference DIR --compile`` measures by how much). On a CPU every chunk of
+    :func:`denoise` is padded to one size or, when much smaller, run eager, so that one graph
+    serves every batch; elsewhere shapes are left to ``torch.compile`` (dynamic after a second
+    size). For inference only: a compiled training step is no faster. Compiling twice does
+    nothing."""
     if getattr(model, "compiled_for_inference", False):
         return model
     cpu = next(model.parameters()).device.type == "cpu"
@@ -134,7 +142,8 @@ def refine(denoiser, sampler: DDIMSampler, x_T: torch.Tensor, pose_2d: torch.Ten
     return sampler.sample(eps_theta, x_T, generator=generator, return_trajectory=return_trajectory)
 
 
-def _xyz_root_relative(uvxyz: torch.Tensor) -> torch.Tensor:
+def xyz_root_relative(uvxyz: torch.Tensor) -> torch.Tensor:
+    """The 3D half of uvxyz (..., 17, 5), root joint subtracted: (..., 17, 3) metres."""
     xyz = uvxyz[..., 2:]                                                 # (..., 17, 3)
     return xyz - xyz[..., :1, :]
 
@@ -163,114 +172,245 @@ def start_samples(uvxyz: torch.Tensor, sampler: DDIMSampler, hypotheses: int,
     return uvxyz + level * eps.reshape((S,) + tuple(uvxyz.shape))        # (S, B, 17, 5)
 
 
-@torch.no_grad()
-def predict_hypotheses(lifter, denoiser, pose_2d, steps: int = 2, schedule_steps: int = 12,
-                       eta: float = 0.0, hypotheses: int = 1, flip: bool = True,
-                       schedule: BetaSchedule | None = None,
-                       generator: torch.Generator | None = None, skip_type: str = "uniform",
-                       noise_scale=DEFAULT_NOISE_SCALE, gmm=None, start_noise: bool | None = None,
-                       sampler: DDIMSampler | None = None,
-                       precision: str = "fp32") -> torch.Tensor:
-    """Every hypothesis of the evaluation pipeline, each from its own starting noise.
+# ----------------------------------------------------------------------------- refiners
 
-    Args:
-        lifter: lifter(pose_2d (B, 17, 2)) -> (B, 17, 3). denoiser: denoiser(x_t (B, 17, 5),
-            pose_2d (B, 17, 2), t (B,)) -> eps_hat (B, 17, 5). Run in eval mode (their modes are
-            restored afterwards), on the device of ``pose_2d``.
-        pose_2d: (B, 17, 2) normalised 2D joints (tensor, or numpy placed on the lifter's device).
-        steps, schedule_steps, eta, skip_type: the DDIM sampler (2 of 12, eta 0, uniform), over
-            ``schedule`` (default: linear 1e-4 .. 1e-3, 51 steps); ``sampler`` replaces them all.
-        hypotheses: S >= 1. flip: flip test-time augmentation as the reference does it.
-        generator: source of the starting noise (and of the DDIM noise when eta > 0).
-        noise_scale: (5,) per-channel std of the starting noise (u, v, x, y, z).
-        gmm: optional (B, 17, K, 5) 2D mixture (weight, mean u, mean v, spread u, spread v in
-            normalised units): the u, v starting noise is scaled by a drawn kernel's spread.
-        start_noise: add starting noise; None = only when hypotheses > 1, so that one hypothesis
-            is exactly the reference pipeline.
-        precision: "fp32" (exact), "bf16" or "fp16" for the networks' forward passes
-            (:mod:`mmdiff.precision`); the sampler, flip and averaging stay float32.
+class DiffusionRefiner:
+    """The paper's refinement: DDIM from the lifted pose, conditioned on the 2D.
 
-    Returns: (S, B, 17, 3) root-relative 3D poses in metres.
+    denoiser: eps_theta(x_t (N, 17, 5), pose_2d (N, 17, 2), t (N,)) -> (N, 17, 5).
+    sampler: the :class:`DDIMSampler` (2 of 12, eta 0 in the paper). noise_scale: (5,) std of the
+    starting noise of each hypothesis (u, v, x, y, z). start_noise: add starting noise; None = only
+    when there is more than one hypothesis, so that one hypothesis is exactly the reference.
     """
-    if not isinstance(hypotheses, (int, np.integer)) or isinstance(hypotheses, bool) \
-            or hypotheses < 1:
-        raise ConfigError(f"hypotheses must be a positive integer, found {hypotheses!r}")
-    check_precision(precision, key="precision")
-    if len(tuple(noise_scale)) != 5:
-        raise ConfigError(f"noise_scale: expected 5 stds (u, v, x, y, z), found {noise_scale!r}")
-    if sampler is None:
-        if schedule is None:                                             # the paper's: linear
-            schedule = BetaSchedule.from_config(DiffusionConfig())       # 1e-4 .. 1e-3, T = 51
-        sampler = DDIMSampler(schedule,
-                              num_inference_steps=steps, schedule_steps=schedule_steps, eta=eta,
-                              skip=skip_type)
-    S = int(hypotheses)
-    with _eval_mode(lifter, denoiser):
-        pose_2d = _as_pose_2d(pose_2d, lifter)
-        B = pose_2d.shape[0]
-        uvxyz = lift_uvxyz(lifter, pose_2d, precision)                   # (B, 17, 5)
-        noisy = start_noise if start_noise is not None else S > 1
+
+    def __init__(self, denoiser, sampler: DDIMSampler, noise_scale=DEFAULT_NOISE_SCALE,
+                 start_noise: bool | None = None):
+        if len(tuple(noise_scale)) != 5:
+            raise ConfigError(f"noise_scale: expected 5 stds (u, v, x, y, z), found {noise_scale!r}")
+        self.network, self.sampler = denoiser, sampler
+        self.noise_scale, self.start_noise = tuple(noise_scale), start_noise
+
+    def starts(self, uvxyz: torch.Tensor, hypotheses: int, generator=None, gmm=None) -> torch.Tensor:
+        """x_T of every hypothesis: uvxyz (B, 17, 5) -> (S*B, 17, 5), hypothesis-major."""
+        noisy = self.start_noise if self.start_noise is not None else hypotheses > 1
         if noisy:
-            x_T = start_samples(uvxyz, sampler, S, generator, noise_scale, gmm)  # (S, B, 17, 5)
+            x_T = start_samples(uvxyz, self.sampler, hypotheses, generator, self.noise_scale, gmm)
         else:
-            x_T = uvxyz.expand(S, *uvxyz.shape)                          # (S, B, 17, 5)
-        x_T = x_T.reshape(S * B, *uvxyz.shape[1:])                       # (S*B, 17, 5)
-        cond = pose_2d.repeat(S, 1, 1)                                   # (S*B, 17, 2)
+            x_T = uvxyz.expand(hypotheses, *uvxyz.shape)                 # (S, B, 17, 5)
+        return x_T.reshape(-1, *uvxyz.shape[1:])                         # (S*B, 17, 5)
 
-        out = _xyz_root_relative(refine(denoiser, sampler, x_T, cond, generator,
-                                        precision=precision))            # (S*B, 17, 3)
-        if flip:
-            mirrored = refine(denoiser, sampler, flip_uvxyz(x_T), flip_pose(cond), generator,
-                              precision=precision)
-            mirrored = flip_pose(_xyz_root_relative(mirrored))           # back to the original side
-            out = (out + mirrored) / 2
-    return out.reshape(S, B, NUM_JOINTS, 3)                              # (S, B, 17, 3)
+    def __call__(self, x_T: torch.Tensor, pose_2d: torch.Tensor, generator=None,
+                 precision: str = "fp32") -> torch.Tensor:
+        """x_T (N, 17, 5), pose_2d (N, 17, 2) -> refined root-relative xyz (N, 17, 3) metres."""
+        return xyz_root_relative(refine(self.network, self.sampler, x_T, pose_2d, generator,
+                                        precision=precision))
 
 
-def predict(lifter, denoiser, pose_2d, steps: int = 2, schedule_steps: int = 12,
-            eta: float = 0.0, hypotheses: int = 1, flip: bool = True,
-            schedule: BetaSchedule | None = None, generator: torch.Generator | None = None,
-            skip_type: str = "uniform", noise_scale=DEFAULT_NOISE_SCALE, gmm=None,
-            start_noise: bool | None = None, sampler: DDIMSampler | None = None,
-            precision: str = "fp32") -> torch.Tensor:
-    """3D poses from 2D: the reference evaluation pipeline, hypotheses aggregated by mean.
+class RegressionRefiner:
+    """The control "why diffusion?": the denoiser network as a plain residual regressor.
 
-    pose_2d: (B, 17, 2) normalised screen coordinates. Returns (B, 17, 3) root-relative poses in
-    metres. With the defaults (one hypothesis, DDIM 2 of 12, eta 0, flip) this is exactly the
-    reference's ``test()``. Arguments as :func:`predict_hypotheses`, whose mean over S this is.
+    One call at the timestep the sampler would start from (``t``), its x, y, z output a correction
+    of the lifted pose: pred = lifted + f_theta(uvxyz, 2D, t)[..., 2:], root-centred. It gives one
+    answer, so it takes no starting noise and one hypothesis.
     """
-    return predict_hypotheses(lifter, denoiser, pose_2d, steps=steps,
-                              schedule_steps=schedule_steps, eta=eta, hypotheses=hypotheses,
-                              flip=flip, schedule=schedule, generator=generator,
-                              skip_type=skip_type, noise_scale=noise_scale, gmm=gmm,
-                              start_noise=start_noise, sampler=sampler,
-                              precision=precision).mean(dim=0)
+
+    def __init__(self, network, t: int):
+        self.network, self.t = network, int(t)
+
+    @staticmethod
+    def timestep(cfg) -> int:
+        """The first timestep the config's DDIM sampler visits (6 for 2 of 12): the regressor is
+        trained and called there, so it sees the embedding the diffusion model would see first."""
+        return int(DDIMSampler.from_config(cfg.diffusion, cfg.sampler).timesteps()[0])
+
+    def starts(self, uvxyz: torch.Tensor, hypotheses: int, generator=None, gmm=None) -> torch.Tensor:
+        if hypotheses != 1:
+            raise ConfigError(f"eval.hypotheses: a regressor gives one answer, found {hypotheses}")
+        return uvxyz
+
+    def __call__(self, uvxyz: torch.Tensor, pose_2d: torch.Tensor, generator=None,
+                 precision: str = "fp32") -> torch.Tensor:
+        """uvxyz (B, 17, 5), pose_2d (B, 17, 2) -> corrected root-relative xyz (B, 17, 3)."""
+        with autocast(uvxyz.device, precision):
+            return regression_correct(self.network, uvxyz, pose_2d, self.t)
 
 
-@dataclass(frozen=True)
-class OracleBestOfN:
-    """ORACLE best-of-N (uses the ground truth): for analysis only, never a prediction.
+def regression_correct(model, uvxyz: torch.Tensor, pose_2d: torch.Tensor, t: int) -> torch.Tensor:
+    """lifted + the network's x, y, z output at timestep t, root-relative, float32.
+    uvxyz (B, 17, 5), pose_2d (B, 17, 2) -> (B, 17, 3) metres."""
+    steps = torch.full((uvxyz.shape[0],), float(t), device=uvxyz.device)
+    pred = uvxyz[..., 2:] + model(uvxyz, pose_2d, steps)[..., 2:].float()
+    return pred - pred[:, :1]
 
-    pose: (B, J, 3) the hypothesis closest to the target per pose; index: (B,) which one;
-    mpjpe: (B,) its mean per-joint error in metres.
+
+# ----------------------------------------------------------------------------- flip TTA
+
+def mirror(pose: torch.Tensor) -> torch.Tensor:
+    """The mirror image of a pose (..., 17, C): left/right swapped, the horizontal channels negated
+    (u for 2D, x for 3D, u and x for uvxyz)."""
+    return flip_uvxyz(pose) if pose.shape[-1] == 5 else flip_pose(pose)
+
+
+def flip_average(run, *inputs: torch.Tensor) -> torch.Tensor:
+    """Flip test-time augmentation: (run(*inputs) + mirror(run(*mirrored inputs))) / 2.
+
+    run maps poses (..., 17, C) to root-relative 3D (..., 17, 3); it is called on the inputs, then
+    on their mirror images, whose result is mirrored back before the two are averaged.
     """
-    pose: torch.Tensor
-    index: torch.Tensor
-    mpjpe: torch.Tensor
+    out = run(*inputs)
+    mirrored = mirror(run(*(mirror(x) for x in inputs)))                 # back to the original side
+    return (out + mirrored) / 2
 
 
-def oracle_best_of_n(hypotheses: torch.Tensor, target: torch.Tensor) -> OracleBestOfN:
-    """ORACLE: per pose, the hypothesis with the lowest MPJPE against the ground truth.
+# ----------------------------------------------------------------------------- the pipeline
 
-    It looks at the answer, so its error is a lower bound on what the hypotheses contain, not
-    a result of the method; label it "oracle" wherever it is reported.
-    hypotheses: (S, B, J, 3), target: (B, J, 3), both root-relative metres.
+def aggregate(hypotheses):
+    """The prediction from S hypotheses: their mean. (S, ..., 17, 3) tensor or numpy -> (..., 17, 3),
+    the same type (NaN stays NaN)."""
+    if isinstance(hypotheses, np.ndarray):
+        return aggregate(torch.from_numpy(hypotheses)).numpy()
+    return hypotheses.mean(dim=0)
+
+
+def describe(pipe: "Pipeline") -> str:
+    """One line saying what ``pipe`` runs, e.g. "lifter + DDIM 2 of 12 steps, eta 0.0, 1
+    hypotheses (mean), flip TTA"."""
+    r = pipe.refiner
+    if r is None:
+        what = "lifter alone" + (", flip TTA" if pipe.flip and pipe.lifter_tta else ", no TTA")
+        return what
+    if isinstance(r, RegressionRefiner):
+        what = f"lifter + regressor at t = {r.t}"
+    else:
+        s = r.sampler
+        what = (f"lifter + DDIM {s.steps} of {s.span} steps, eta {s.eta}, "
+                f"{pipe.hypotheses} hypotheses (mean)")
+    return what + (", flip TTA" if pipe.flip else ", no TTA")
+
+@dataclass
+class Pipeline:
+    """2D -> 3D: the lifter, an optional refiner (DDIM diffusion or the regression control),
+    flip test-time augmentation, S hypotheses, a precision for the networks' forward passes.
+
+        pipe = Pipeline.from_config(cfg, lifter, denoiser)     # denoiser None: the lifter alone
+        pose_3d = pipe.predict(pose_2d)                        # (N, 17, 3) numpy, metres
+        hyps = pipe.sample(pose_2d)                            # (S, N, 17, 3)
+
+    lifter: (B, 17, 2) -> (B, 17, 3). refiner: :class:`DiffusionRefiner`,
+    :class:`RegressionRefiner` or None. flip: flip TTA. lifter_tta: with ``flip``, the lifter
+    alone runs flip TTA too (on the mirrored 2D); else its plain output, the refinement's start
+    (a refiner's mirrored run starts from the mirrored lifted pose; the lifter runs once).
+    hypotheses: S >= 1. precision: "fp32" (exact), "bf16" or "fp16" for the forward passes; the
+    sampler, flip and averaging stay float32. batch_size, seed: :meth:`sample` runs batches of
+    ``batch_size`` poses, batch i drawing its noise from ``seed + i`` (its first pose's index).
     """
-    hypotheses, target = torch.as_tensor(hypotheses), torch.as_tensor(target)
-    if hypotheses.ndim != 4 or tuple(hypotheses.shape[1:]) != tuple(target.shape):
-        raise DataError(f"oracle_best_of_n: expected hypotheses (S, B, J, 3) and target (B, J, 3), "
-                        f"found {tuple(hypotheses.shape)} and {tuple(target.shape)}")
-    err = (hypotheses - target).norm(dim=-1).mean(dim=-1)                # (S, B)
-    best, index = err.min(dim=0)                                         # (B,), (B,)
-    pose = hypotheses[index, torch.arange(hypotheses.shape[1], device=index.device)]  # (B, J, 3)
-    return OracleBestOfN(pose=pose, index=index, mpjpe=best)
+    lifter: torch.nn.Module
+    refiner: DiffusionRefiner | RegressionRefiner | None = None
+    flip: bool = True
+    lifter_tta: bool = True
+    hypotheses: int = 1
+    precision: str = "fp32"
+    batch_size: int = 1024
+    seed: int = 0
+
+    def __post_init__(self):
+        h = self.hypotheses
+        if not isinstance(h, (int, np.integer)) or isinstance(h, bool) or h < 1:
+            raise ConfigError(f"hypotheses must be a positive integer, found {h!r}")
+        check_precision(self.precision, key="precision")
+
+    @classmethod
+    def from_config(cls, cfg, lifter, denoiser=None) -> "Pipeline":
+        """The pipeline of a config: ``cfg.sampler`` and ``cfg.diffusion`` make the DDIM
+        refiner (or, with ``train.objective: regression``, the regressor called at the sampler's
+        first timestep); ``cfg.eval`` gives flip, lifter_tta, hypotheses, precision, batch and
+        seed. ``denoiser=None``: the lifter alone."""
+        e = cfg.eval
+        refiner = None
+        if denoiser is not None and cfg.train.objective == "regression":
+            refiner = RegressionRefiner(denoiser, RegressionRefiner.timestep(cfg))
+        elif denoiser is not None:
+            refiner = DiffusionRefiner(denoiser, DDIMSampler.from_config(cfg.diffusion, cfg.sampler),
+                                       tuple(cfg.diffusion.noise_scale))
+        return cls(lifter, refiner, flip=e.flip, lifter_tta=e.lifter_tta,
+                   hypotheses=e.hypotheses, precision=e.precision, batch_size=e.batch_size,
+                   seed=e.seed)
+
+    @classmethod
+    def paper(cls, lifter, denoiser=None, **fields) -> "Pipeline":
+        """The paper's pipeline (the defaults of :class:`mmdiff.config.Config`: DDIM 2 of 12 over
+        the linear 51-step schedule, eta 0, flip TTA, one hypothesis), ``fields`` replaced."""
+        from mmdiff.config import Config
+        return dataclasses.replace(cls.from_config(Config(), lifter, denoiser), **fields)
+
+    @property
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.lifter] + ([self.refiner.network] if self.refiner is not None else [])
+
+    @torch.no_grad()
+    def sample_batch(self, pose_2d, generator: torch.Generator | None = None,
+                     gmm=None) -> torch.Tensor:
+        """Every hypothesis for one batch: pose_2d (B, 17, 2) normalised (tensor, or numpy put on
+        the lifter's device) -> (S, B, 17, 3) root-relative metres (S = 1 for the lifter alone).
+
+        generator: the starting noise and the DDIM noise (eta > 0). gmm: optional (B, 17, K, 5)
+        2D mixture (weight, mean u, v, spread u, v): the u, v starting noise of each hypothesis is
+        scaled by the spread of a kernel drawn per joint (DiffPose).
+        """
+        with _eval_mode(*self.networks):
+            pose_2d = _as_pose_2d(pose_2d, self.lifter)
+            uvxyz = lift_uvxyz(self.lifter, pose_2d, self.precision)    # (B, 17, 5)
+            if self.refiner is None:
+                return self._lifter_alone(pose_2d, uvxyz)[None]          # (1, B, 17, 3)
+            S, B = int(self.hypotheses), pose_2d.shape[0]
+            x_T = self.refiner.starts(uvxyz, S, generator, gmm)         # (S*B, 17, 5)
+            cond = pose_2d.repeat(S, 1, 1)                               # (S*B, 17, 2)
+
+            def run(x, c):
+                return self.refiner(x, c, generator, self.precision)     # (S*B, 17, 3)
+            out = flip_average(run, x_T, cond) if self.flip else run(x_T, cond)
+        return out.reshape(S, B, NUM_JOINTS, 3)                          # (S, B, 17, 3)
+
+    def _lifter_alone(self, pose_2d, uvxyz) -> torch.Tensor:
+        """The lifter's root-relative 3D (B, 17, 3), with flip TTA when flip and lifter_tta."""
+        if not (self.flip and self.lifter_tta):
+            return uvxyz[..., 2:]
+
+        def run(p):
+            return lift_uvxyz(self.lifter, p, self.precision)[..., 2:]   # (B, 17, 3)
+        return flip_average(run, pose_2d)
+
+    def sample(self, pose_2d, device=None, progress: bool = False,
+               desc: str = "predict") -> np.ndarray:
+        """Every hypothesis for many poses: pose_2d (N, 17, 2) -> (S, N, 17, 3) float32 numpy,
+        metres, root-relative; batches as the class docstring says, on ``device`` (default: the
+        lifter's)."""
+        return self._batches(pose_2d, lambda hyps: hyps, device, progress, desc, axis=1)
+
+    def predict(self, pose_2d, device=None, progress: bool = False,
+                desc: str = "predict") -> np.ndarray:
+        """3D poses for many poses, the hypotheses' mean: pose_2d (N, 17, 2) -> (N, 17, 3)
+        float32 numpy, metres, root-relative. With one hypothesis, eta 0 and flip this is the
+        reference's ``test()``."""
+        return self._batches(pose_2d, aggregate, device, progress, desc, axis=0)
+
+    def _batches(self, pose_2d, reduce, device, progress, desc, axis) -> np.ndarray:
+        from tqdm.auto import tqdm
+        device = torch.device(device) if device is not None else \
+            next(self.lifter.parameters()).device
+        for net in self.networks:
+            net.to(device)
+        pose_2d = torch.as_tensor(np.asarray(pose_2d, dtype=np.float32))
+        if pose_2d.ndim != 3 or tuple(pose_2d.shape[1:]) != (NUM_JOINTS, 2):
+            raise DataError(f"pose_2d: expected (N, {NUM_JOINTS}, 2) normalised 2D joints, "
+                            f"found {tuple(pose_2d.shape)}")
+        out = []
+        for i in tqdm(range(0, len(pose_2d), self.batch_size), desc=desc,
+                      disable=not progress, leave=False):
+            chunk = pose_2d[i:i + self.batch_size].to(device)           # (b, 17, 2)
+            generator = torch.Generator(device=device).manual_seed(self.seed + i)
+            out.append(reduce(self.sample_batch(chunk, generator)).float().cpu().numpy())
+        if not out:
+            S = 1 if self.refiner is None else int(self.hypotheses)
+            return np.zeros(((S, 0) if axis == 1 else (0,)) + (NUM_JOINTS, 3), np.float32)
+        return np.concatenate(out, axis=axis)

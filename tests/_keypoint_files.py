@@ -1,7 +1,7 @@
 """Small hand-made keypoint files in each detector format, for the keypoint and predict tests.
 
 A standing person in image pixels (x right, y down, 1000 x 1000 image), COCO-17 and Halpe-26
-order; writers produce the formats exactly as the tools spell them (see mmdiff.keypoints)."""
+order; writers produce the formats exactly as the tools spell them (see mmdiff.wild.keypoints)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmdiff.keypoints.layouts import BODY25_TO_COCO, MEDIAPIPE_TO_COCO
+from mmdiff.wild.keypoints.layouts import BODY25_TO_COCO, MEDIAPIPE_TO_COCO
 
 # COCO-17 order, pixels.
 COCO_PERSON = np.array([

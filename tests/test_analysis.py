@@ -1,4 +1,4 @@
-"""mmdiff.analysis: per-stage errors of a DDIM run, lifter error vs the assumed noise, the
+"""mmdiff.course.analysis: per-stage errors of a DDIM run, lifter error vs the assumed noise, the
 start-timestep sweep, hypothesis-spread calibration, a limb reflected in depth."""
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from mmdiff.analysis import (axis_errors, lifter_rms_vs_noise, matching_timestep,
+from mmdiff.course.analysis import (axis_errors, lifter_rms_vs_noise, matching_timestep,
                              projection_shift_px, reflect_in_depth, spread_calibration,
                              start_sweep, trajectory_errors, trajectory_poses)
 from mmdiff.config import DiffusionConfig
 from mmdiff.diffusion import BetaSchedule, DDIMSampler
 from mmdiff.errors import DataError
-from mmdiff.inference import predict
+from mmdiff.pipeline import Pipeline
 from mmdiff.skeleton import NAMES_17
 
-from test_inference import TinyDenoiser, TinyLifter
+from test_pipeline import TinyDenoiser, TinyLifter
 
 
 def _target(n=6, seed=0):
@@ -67,7 +67,7 @@ def test_start_sweep_at_six_is_the_paper_pipeline():
     pose_2d, target = torch.randn(4, 17, 2) * 0.2, _target(4)
     sweep = start_sweep(lifter, denoiser, pose_2d, target, sched, starts=[0, 6])
     assert sweep["t"] == [0, 6] and len(sweep["z"]) == 2
-    paper = axis_errors(predict(lifter, denoiser, pose_2d), target)
+    paper = axis_errors(Pipeline.paper(lifter, denoiser).sample_batch(pose_2d)[0], target)
     assert sweep["P1"][1] == pytest.approx(paper["P1"], abs=1e-4)
 
 
@@ -100,7 +100,7 @@ def test_reflecting_a_forearm_in_depth_keeps_its_length():
 
 
 def test_zero_predictor_loss_is_the_expected_noise_energy():
-    from mmdiff.analysis import loss_per_timestep, zero_predictor_loss
+    from mmdiff.course.analysis import loss_per_timestep, zero_predictor_loss
     assert zero_predictor_loss() == pytest.approx(17 * 3.02)
     sched = BetaSchedule.from_config(DiffusionConfig())
     zero = lambda x_t, pose_2d, t: torch.zeros_like(x_t)  # noqa: E731

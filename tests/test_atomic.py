@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from mmdiff.atomic import write_atomic
+from mmdiff.engine.atomic import write_atomic
 
 
 def test_write_atomic_writes_readable_file(tmp_path):

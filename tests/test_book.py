@@ -1,4 +1,4 @@
-"""mmdiff.book: executed notebooks made static (plotly outputs and widget figures as HTML)."""
+"""mmdiff.course.book: executed notebooks made static (plotly outputs and widget figures as HTML)."""
 from __future__ import annotations
 
 import base64
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from mmdiff import book
+from mmdiff.course import book
 from mmdiff.errors import DataError
 
 

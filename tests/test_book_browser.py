@@ -27,7 +27,7 @@ def _book(tmp_path) -> Path:
     built = REPO / "book"
     if (built / "book.json").is_file():
         return built
-    from mmdiff.book import build
+    from mmdiff.course.book import build
     build([NOTEBOOK], tmp_path / "book", fast=True, log=lambda *_: None)
     return tmp_path / "book"
 

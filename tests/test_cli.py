@@ -16,7 +16,7 @@ import torch
 from mmdiff.checkpoints import save_checkpoint
 from mmdiff.cli import main
 from mmdiff.data.h36m import ACTIONS
-from mmdiff.keypoints import BODY25_TO_COCO
+from mmdiff.wild.keypoints import BODY25_TO_COCO
 from mmdiff.models.graformer import GraFormer, GraFormerConfig
 from mmdiff.models.mmdiff import DenoiserConfig, MMDiffDenoiser
 
@@ -61,7 +61,7 @@ def test_train_lifter_then_eval_lifter_only(tiny_files, capsys):
     assert main(["eval", "--config", cfg, "--exp", str(exp), "--doc", "lift", "--lifter-only",
                  "--lifter", str(run / "best.pth"), "--no-flip", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "lifter alone" in out and "flip off" in out
+    assert "lifter alone: flip TTA off" in out
     lines = out.strip().splitlines()
     assert lines[-17] == "===Action=== ==p#1 mm== =p#2 mm= ==p#2 sample=="     # the reference's
     assert [ln.split()[0] for ln in lines[-16:]] == list(ACTIONS) + ["Average"]  # 15 actions
@@ -76,7 +76,7 @@ def test_train_lifter_then_eval_lifter_only(tiny_files, capsys):
 
 def test_predict_npz_h36m_and_coco_json(tmp_path, tiny_ckpts, capsys):
     lifter, _ = tiny_ckpts
-    from mmdiff.keypoints import coco_to_h36m
+    from mmdiff.wild.keypoints import coco_to_h36m
     np.savez(tmp_path / "kp.npz", keypoints=coco_to_h36m(coco_frames(4))[..., :2])
     out = tmp_path / "out.npz"
     assert main(["predict", str(tmp_path / "kp.npz"), "--width", "1000", "--height", "1000",
@@ -126,7 +126,7 @@ def test_train_denoiser_resume_and_eval_pipeline(tiny_files, capsys):
     assert main(["eval", "--config", cfg, "--exp", str(exp), "--doc", "den", "--lifter", lifter,
                  "--hypotheses", "2", "--steps", "1", "--eta", "0.5", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "1 DDIM steps of 12, eta 0.5, 2 hypotheses, flip on" in out
+    assert "DDIM 1 steps of 12, eta 0.5, 2 hypotheses, flip TTA on" in out
     assert out.strip().splitlines()[-1].startswith("Average")
     assert (exp / "den" / "eval.csv").is_file()
 

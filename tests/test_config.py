@@ -18,8 +18,8 @@ def test_paper_settings_in_cpn_and_gt():
     cfg = load_config("cpn")
     assert (cfg.model.hid_dim, cfg.model.num_layers, cfg.model.n_head) == (96, 5, 4)
     assert cfg.model.dropout == 0.25 and cfg.train.ema_rate == 0.999
-    assert (cfg.diffusion.beta_start, cfg.diffusion.beta_end, cfg.diffusion.num_steps) == (1e-4, 1e-3, 51)
-    assert (cfg.eval.steps, cfg.eval.schedule_steps, cfg.eval.eta) == (2, 12, 0.0)
+    assert (cfg.diffusion.beta_start, cfg.diffusion.beta_end, cfg.diffusion.num_timesteps) == (1e-4, 1e-3, 51)
+    assert (cfg.sampler.steps, cfg.sampler.span, cfg.sampler.eta, cfg.sampler.skip) == (2, 12, 0.0, "uniform")
     assert (cfg.train.batch_size, cfg.optim.lr, cfg.optim.lr_gamma, cfg.optim.lr_decay_every) == (1024, 1e-3, 0.9, 60)
     assert cfg.optim.grad_clip == 1.0 and cfg.data.flip_aug
     assert cfg.diffusion.noise_scale == [0.1, 0.1, 1.0, 1.0, 1.0]
@@ -92,3 +92,32 @@ def test_replace_leaves_original_unchanged():
 def test_missing_file():
     with pytest.raises(ConfigError, match="not found.*packaged configs"):
         load_config("nope.yml")
+
+
+@pytest.mark.parametrize("old, new", [("eval.steps", "sampler.steps"),
+                                      ("eval.schedule_steps", "sampler.span"),
+                                      ("eval.skip_type", "sampler.skip"),
+                                      ("eval.eta", "sampler.eta"),
+                                      ("eval.lifter_flip", "eval.lifter_tta")])
+def test_renamed_keys_fail_naming_the_new_key(tmp_path, old, new):
+    section, key = old.split(".")
+    path = tmp_path / "old.yml"
+    path.write_text(f"base: cpn.yml\n{section}:\n  {key}: 2\n")
+    with pytest.raises(ConfigError, match=f"old.yml: {old} was renamed: use {new}"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=f"{old} was renamed: use {new}"):
+        load_config("cpn", {old: "2"})
+
+
+def test_a_config_stored_by_an_earlier_kit_is_read_under_the_new_names():
+    """Checkpoints keep the config they were trained with: the old keys map onto the new ones
+    (lifter_flip: "mirror" was the lifter's plain output, i.e. no lifter TTA)."""
+    stored = Config().to_dict()
+    stored["eval"] = {k: v for k, v in stored["eval"].items() if k != "lifter_tta"}
+    stored["eval"].update(steps=4, schedule_steps=20, skip_type="quad", eta=0.5,
+                          lifter_flip="mirror")
+    del stored["sampler"]
+    cfg = Config.from_dict(stored, "ckpt.pth")
+    assert (cfg.sampler.steps, cfg.sampler.span, cfg.sampler.skip, cfg.sampler.eta) == \
+        (4, 20, "quad", 0.5)
+    assert cfg.eval.lifter_tta is False

@@ -22,6 +22,7 @@ def test_which_data_falls_back_to_the_embedded_set(tmp_path, monkeypatch, capsys
     assert full.train.batch_size != course.FAST_BATCH
 
 
+@pytest.mark.slow           # which_data writes the embedded data set into tmp_path first
 def test_which_data_takes_the_real_files_when_present(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg, _ = course.which_data(verbose=False)

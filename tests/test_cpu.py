@@ -5,14 +5,14 @@ import sys
 import pytest
 import torch
 
-from mmdiff.cpu import set_threads
+from mmdiff.engine.cpu import set_threads
 from mmdiff.errors import ConfigError
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
 def test_keep_freed_memory_is_applied_on_glibc():
     """The setting reaches glibc (both mallopt calls succeed). Its effect, page faults and time
     per denoiser forward, is a benchmark figure: `mmdiff bench --kernels` prints it."""
-    out = subprocess.run([sys.executable, "-c", "from mmdiff.cpu import keep_freed_memory; "
+    out = subprocess.run([sys.executable, "-c", "from mmdiff.engine.cpu import keep_freed_memory; "
                           "print(keep_freed_memory())"], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "True"

@@ -201,7 +201,7 @@ def test_antithetic_pairs_sum_to_T_minus_1(draws):
 # ----------------------------------------------------------------------------- DDIM
 
 def test_timesteps_two_of_twelve_are_six_then_zero(linear):
-    s = DDIMSampler(linear, num_inference_steps=2, schedule_steps=12)
+    s = DDIMSampler(linear, steps=2, span=12)
     assert s.timesteps() == [6, 0]
     assert s.pairs() == [(6, 0), (0, -1)]
 
@@ -217,9 +217,9 @@ def test_skips_follow_the_reference(linear):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(num_inference_steps=0), "num_inference_steps"),
-    (dict(num_inference_steps=13), "exceeds schedule_steps"),
-    (dict(schedule_steps=52), "exceeds the schedule"),
+    (dict(steps=0), "steps must be a positive"),
+    (dict(steps=13), "exceeds span"),
+    (dict(span=52), "exceeds the schedule"),
     (dict(eta=-0.1), "eta"),
     (dict(skip="cubic"), "skip"),
 ])
@@ -342,7 +342,7 @@ def test_sampler_repr_names_the_steps(linear):
 
 
 def test_starting_at_visits_from_the_given_timestep_down_to_zero(linear):
-    paper = DDIMSampler(linear, num_inference_steps=2, schedule_steps=12)
+    paper = DDIMSampler(linear, steps=2, span=12)
     assert DDIMSampler.starting_at(linear, 6, 2).timesteps() == paper.timesteps() == [6, 0]
     assert DDIMSampler.starting_at(linear, 6, 3).timesteps() == [6, 3, 0]
     assert DDIMSampler.starting_at(linear, 20, 1).timesteps() == [20]
@@ -352,6 +352,6 @@ def test_starting_at_visits_from_the_given_timestep_down_to_zero(linear):
     torch.testing.assert_close(DDIMSampler.starting_at(linear, 6, 2).sample(model, x),
                                paper.sample(model, x))
     with pytest.raises(ConfigError, match="t_start"):
-        DDIMSampler.starting_at(linear, linear.num_steps, 2)
-    with pytest.raises(ConfigError, match="num_inference_steps"):
+        DDIMSampler.starting_at(linear, linear.num_timesteps, 2)
+    with pytest.raises(ConfigError, match="steps must be in"):
         DDIMSampler.starting_at(linear, 2, 4)

@@ -12,7 +12,7 @@ import torch
 
 from mmdiff.config import Config, load_config
 from mmdiff.data.h36m import ACTIONS
-from mmdiff.evaluate import (action_errors, evaluate_models, lift, predict_poses, with_eval,
+from mmdiff.evaluate import (action_errors, evaluate_models, predictions,
                              write_metrics_json)
 from mmdiff.models.graformer import GraFormer, GraFormerConfig
 from mmdiff.skeleton import flip_pose
@@ -45,25 +45,32 @@ def test_table_has_15_actions_and_average_in_the_seed_layout(tmp_path):
     assert saved["x"]["Average"][0] == pytest.approx(17.321, abs=1e-3)
 
 
-def test_lift_flip_tta_is_the_mean_with_the_unflipped_mirror():
+def test_lifter_alone_flip_tta_is_the_mean_with_the_lifter_run_on_the_mirrored_2d():
     lifter = tiny_lifter()
     x = torch.randn(5, 17, 2) * 0.3
-    plain = lift(lifter, x)
-    assert torch.allclose(plain[:, 0], torch.zeros(5, 3))
-    mirrored = lifter(flip_pose(x))
+    with torch.no_grad():
+        plain = lifter(x)
+        mirrored = lifter(flip_pose(x))
+    plain = plain - plain[:, :1]
     expected = (plain + flip_pose(mirrored - mirrored[:, :1])) / 2
-    torch.testing.assert_close(lift(lifter, x, flip=True), expected)
+    cfg = Config()
+    assert cfg.eval.flip and cfg.eval.lifter_tta
+    np.testing.assert_allclose(predictions(cfg, lifter, None, x), expected.numpy(), atol=1e-6)
+    # eval.lifter_tta false: the lifter's plain output, the pose the refinement starts from
+    start = predictions(cfg.replace({"eval.lifter_tta": False}), lifter, None, x)
+    np.testing.assert_allclose(start, plain.numpy(), atol=1e-6)
+    assert np.abs(start - expected.numpy()).max() > 1e-4
 
 
 def test_predictions_do_not_depend_on_the_batch_size():
     lifter, samples = tiny_lifter(), tiny_samples(23)
-    cfg = with_eval(Config(), batch_size=5)
-    a = predict_poses(cfg, lifter, None, samples.pose_2d)
-    b = predict_poses(with_eval(cfg, batch_size=100), lifter, None, samples.pose_2d)
+    cfg = Config().replace({"eval.batch_size": 5})
+    a = predictions(cfg, lifter, None, samples.pose_2d)
+    b = predictions(cfg.replace({"eval.batch_size": 100}), lifter, None, samples.pose_2d)
     assert a.shape == (23, 17, 3) and a.dtype == np.float32
     np.testing.assert_allclose(a, b, atol=1e-6)
     with pytest.raises(ValueError, match=r"\(N, 17, 2\)"):
-        predict_poses(cfg, lifter, None, np.zeros((3, 16, 2)))
+        predictions(cfg, lifter, None, np.zeros((3, 16, 2)))
 
 
 def test_demo_checkpoints_reproduce_their_recorded_accuracy(monkeypatch):
@@ -84,25 +91,3 @@ def test_demo_checkpoints_reproduce_their_recorded_accuracy(monkeypatch):
         errors = evaluate_models(cfg, lifter, denoiser, test, device="cpu")
         assert errors.average()[0] == pytest.approx(table["Average"][0], abs=0.05), name
         assert errors.average()[1] == pytest.approx(table["Average"][1], abs=0.05), name
-
-
-def test_lifter_flip_mirror_starts_where_the_refinement_starts():
-    """eval.lifter_flip = "mirror": the lifter row is the refinement's start x_T (its xyz), the
-    default "rerun" keeps the lifter run on the flipped 2D."""
-    from mmdiff.errors import ConfigError
-    from mmdiff.inference import flip_uvxyz, lift_uvxyz
-    lifter, samples = tiny_lifter(), tiny_samples(7)
-    x = torch.as_tensor(samples.pose_2d)
-    with torch.no_grad():
-        start = lift_uvxyz(lifter, x)[..., 2:]                           # (B, 17, 3)
-    start_mirrored = flip_uvxyz(flip_uvxyz(lift_uvxyz(lifter, x).detach()))[..., 2:]
-    torch.testing.assert_close(lift(lifter, x, flip=True, mode="mirror"), start)
-    torch.testing.assert_close(start_mirrored, start)
-    cfg = Config()
-    assert cfg.eval.lifter_flip == "rerun"
-    mirror = predict_poses(with_eval(cfg, lifter_flip="mirror"), lifter, None, samples.pose_2d)
-    rerun = predict_poses(cfg, lifter, None, samples.pose_2d)
-    np.testing.assert_allclose(mirror, start.numpy(), atol=1e-6)
-    assert np.abs(mirror - rerun).max() > 1e-4
-    with pytest.raises(ConfigError, match="lifter_flip"):
-        lift(lifter, x, flip=True, mode="both")

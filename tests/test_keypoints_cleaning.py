@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmdiff.keypoints.cleaning import clean, runs
+from mmdiff.wild.keypoints.cleaning import clean, runs
 
 
 def track(F=12, J=3):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmdiff.errors import DataError
-from mmdiff.keypoints import read_detections
+from mmdiff.wild.keypoints import read_detections
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _keypoint_files import (alphapose_entry, body25, coco_frames, halpe_frames,  # noqa: E402
@@ -97,7 +97,7 @@ def mmpose_data(frames, names=None):
 
 
 def test_mmpose_frames_people_and_layout_from_names(tmp_path):
-    from mmdiff.keypoints import COCO_17
+    from mmdiff.wild.keypoints import COCO_17
     a, b = coco_frames(3), coco_frames(3) + [300, 0, 0]
     a[1, 10, 2] = 0.05
     data = mmpose_data({1: [a[0], b[0]], 2: [a[1]], 4: [a[2], b[2]]}, names=COCO_17)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmdiff.errors import DataError
-from mmdiff.keypoints import coco_to_h36m, halpe_to_h36m, read_keypoints
+from mmdiff.wild.keypoints import coco_to_h36m, halpe_to_h36m, read_keypoints
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _keypoint_files import (alphapose_entry, body25, coco_frames, halpe_frames,  # noqa: E402

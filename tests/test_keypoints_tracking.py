@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from mmdiff.errors import DataError
-from mmdiff.keypoints.detections import DetectionRows, box_iou
-from mmdiff.keypoints.tracking import choose_person, file_tracks_usable, link_by_iou
+from mmdiff.wild.keypoints.detections import DetectionRows, box_iou
+from mmdiff.wild.keypoints.tracking import choose_person, file_tracks_usable, link_by_iou
 
 
 def person(x, y=100.0, conf=0.9):

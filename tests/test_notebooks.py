@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from mmdiff import notebook_hygiene as hygiene
+from mmdiff.course import notebook_hygiene as hygiene
 from mmdiff.errors import DataError
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ORDERED = ("00_quick_start", "01_data_exploration", "02_lifter_prior", "03_forward_noising",
            "04_cross_channel_embedding", "05_training", "06_reverse_process", "07_evaluation")
 MAX_BYTES = 1_000_000
-MAX_LOGIC_LINES = 15
 
 
 def _present():
@@ -72,8 +71,7 @@ def _calls(tree: ast.AST) -> list[str]:
 
 def _parse(source: str) -> ast.Module:
     """A cell's code without IPython's magics / shell escapes."""
-    return ast.parse("\n".join(ln for ln in source.splitlines() if not ln.lstrip()
-                               .startswith(("%", "!"))))
+    return ast.parse(hygiene.python_source(source))
 
 
 @notebook
@@ -86,8 +84,8 @@ def test_first_cell_imports_seeds_device(path):
     assert seeds, f"{path.name}: first cell calls no seeding function"
     devices = [ast.unparse(n.value) for n in ast.walk(tree) if isinstance(n, ast.Assign)
                and any(getattr(t, "id", None) == "device" for t in n.targets)]
-    assert devices and devices[0].startswith("mm.runtime.default_device("), \
-        f"{path.name}: `device` must come from mm.runtime.default_device(), found {devices}"
+    assert devices and devices[0].startswith("mm.default_device("), \
+        f"{path.name}: `device` must come from mm.default_device(), found {devices}"
 
 
 @notebook
@@ -126,24 +124,43 @@ def test_teaching_structure(path):
                 f"{path.name}: {ast.unparse(call.func)}(...) has no max_steps set from FAST"
 
 
-def _logic_lines(source: str) -> list[str]:
-    """Lines of a cell that are neither blank, comments nor imports (with their continuations)."""
-    lines, in_import = [], False
-    for ln in source.splitlines():
-        if in_import and ln[:1].isspace():
-            continue
-        in_import = bool(re.match(r"(import|from)\s", ln))
-        if not in_import and ln.strip() and not ln.strip().startswith("#"):
-            lines.append(ln)
-    return lines
-
-
 @notebook
 def test_cells_short(path):
-    for i, cell in enumerate(_code(_load(path))):
-        logic = _logic_lines(_src(cell))
-        assert len(logic) <= MAX_LOGIC_LINES, \
-            f"{path.name} code cell {i}: {len(logic)} lines; move the logic into mmdiff/"
+    """At most hygiene.MAX_STATEMENTS statements per code cell and hygiene.MAX_LINE_CHARS
+    characters per line (`python -m mmdiff.course.notebook_hygiene --lint` lists the offenders)."""
+    problems = hygiene.cell_problems(_load(path))
+    assert not problems, f"{path.name}: move the logic into mmdiff/\n" + "\n".join(problems)
+
+
+def test_statement_count_ignores_layout_and_magics():
+    """Statements, not lines: joining lines does not lower the count, splitting a call over
+    lines does not raise it, a compound statement counts itself plus its body, and imports are
+    not logic."""
+    assert hygiene.count_statements("import os\nx = f(1,\n      2)\nprint(x)") == 2
+    assert hygiene.count_statements("import os\nfrom a import (b,\n  c)") == 0
+    assert hygiene.count_statements("a = 1; b = 2; c = 3") == 3
+    assert hygiene.count_statements("%matplotlib inline\n!ls\n  %time y = 1\nz = 2") == 1
+    loop = "for i in range(3):\n    if i:\n        g(i)\n    else:\n        h(i)\n"
+    assert hygiene.count_statements(loop) == 4                       # for, if, g(i), h(i)
+    assert hygiene.count_statements("def f(x):\n    y = x\n    return y\n") == 3
+    assert hygiene.count_statements("with open(p) as f:\n    data = f.read()") == 2
+    assert hygiene.count_statements("# only a comment\n") == 0
+
+
+def test_cell_problems_name_long_cells_and_lines():
+    many = "\n".join(f"x{k} = {k}" for k in range(hygiene.MAX_STATEMENTS + 1))
+    wide = "y = " + "1 + " * 30 + "1"                                # one statement, 125 chars
+    nb = {"cells": [{"cell_type": "markdown", "source": "x" * 500},
+                    {"cell_type": "code", "source": many},
+                    {"cell_type": "code", "source": ["x = 1\n", wide]},
+                    {"cell_type": "code", "source": "%time x = (1 +"},   # magic: not counted
+                    {"cell_type": "code", "source": "x = (1 +"}]}
+    problems = hygiene.cell_problems(nb)
+    assert len(problems) == 3, problems
+    assert problems[0].startswith(f"code cell 0: {hygiene.MAX_STATEMENTS + 1} statements")
+    assert problems[1].startswith("code cell 1: lines over 100 characters (line 2: 125)")
+    assert problems[2].startswith("code cell 3: not Python")
+    assert hygiene.cell_problems(nb, max_statements=99, max_chars=200) == [problems[2]]
 
 
 # --- the hygiene tool -------------------------------------------------------------------------
@@ -199,3 +216,12 @@ def test_clean_file_names_bad_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(DataError, match="bad.ipynb"):
         hygiene.clean_file(bad)
+
+
+def test_lint_lists_problems_and_exits_1(tmp_path, capsys):
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "x = 1"}]}))
+    assert hygiene.main(["--lint", str(path)]) == 0
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "x = " + "1" * 120}]}))
+    assert hygiene.main(["--lint", str(path)]) == 1
+    assert "n.ipynb: code cell 0: lines over 100 characters" in capsys.readouterr().out

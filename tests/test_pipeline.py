@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from mmdiff.config import DiffusionConfig
+from mmdiff.config import Config, DiffusionConfig
 from mmdiff.diffusion import BetaSchedule, DDIMSampler
 from mmdiff.errors import ConfigError, DataError
-from mmdiff.inference import (flip_uvxyz, lift_uvxyz, oracle_best_of_n, predict,
-                              predict_hypotheses, refine, start_samples)
+from mmdiff.course.analysis import oracle_best_of_n
+from mmdiff.pipeline import (DiffusionRefiner, Pipeline, aggregate, flip_uvxyz, lift_uvxyz, refine,
+                             start_samples)
 from mmdiff.skeleton import flip_pose
 
 from conftest import REFERENCE_FIXTURE
@@ -90,6 +91,22 @@ def reference_run(lifter, denoiser, pose_2d):
     return xyz - xyz[:, :1]
 
 
+def predict_hypotheses(lifter, denoiser, pose_2d, hypotheses=1, flip=True, generator=None,
+                       noise_scale=(0.1, 0.1, 1.0, 1.0, 1.0), gmm=None, start_noise=None,
+                       sampler=None, precision="fp32", **sampler_args):
+    """(S, B, 17, 3): one batch through a Pipeline with a DDIM refiner (``sampler_args``: the
+    DDIMSampler's steps, span, eta, skip over the paper's schedule)."""
+    sampler = sampler or DDIMSampler(paper_schedule(), **sampler_args)
+    pipe = Pipeline(lifter, DiffusionRefiner(denoiser, sampler, noise_scale, start_noise),
+                    flip=flip, hypotheses=hypotheses, precision=precision)
+    return pipe.sample_batch(pose_2d, generator, gmm)
+
+
+def predict(*args, **kwargs):
+    """(B, 17, 3): the hypotheses' mean."""
+    return aggregate(predict_hypotheses(*args, **kwargs))
+
+
 # ----------------------------------------------------------------------------- the pipeline
 
 @torch.no_grad()
@@ -156,12 +173,15 @@ def test_other_sampler_settings_are_used(models, pose_2d):
     lifter, denoiser = models
     base = predict(lifter, denoiser, pose_2d)
     assert not torch.allclose(base, predict(lifter, denoiser, pose_2d, steps=3), atol=1e-5)
-    assert not torch.allclose(base, predict(lifter, denoiser, pose_2d, skip_type="quad"), atol=1e-5)
+    assert not torch.allclose(base, predict(lifter, denoiser, pose_2d, skip="quad"), atol=1e-5)
     sched = BetaSchedule.quad(1e-4, 1e-2, 51)
     custom = DDIMSampler(sched, 4, 20, skip="quad")
+    cfg = Config().replace({"diffusion.beta_schedule": "quad", "diffusion.beta_end": 1e-2,
+                            "sampler.steps": 4, "sampler.span": 20, "sampler.skip": "quad"})
+    from_config = Pipeline.from_config(cfg, lifter, denoiser)         # the config's sampler
+    assert from_config.refiner.sampler.timesteps() == custom.timesteps() == [16, 7, 1, 0]
     assert torch.equal(predict(lifter, denoiser, pose_2d, sampler=custom),
-                       predict(lifter, denoiser, pose_2d, steps=4, schedule_steps=20,
-                               skip_type="quad", schedule=sched))
+                       aggregate(from_config.sample_batch(pose_2d)))
 
 
 # ----------------------------------------------------------------------------- hypotheses
@@ -243,7 +263,7 @@ def test_oracle_best_of_n_picks_the_closest_hypothesis():
     (dict(hypotheses=0), ConfigError),
     (dict(noise_scale=(0.1, 1.0)), ConfigError),
     (dict(steps=13), ConfigError),
-    (dict(skip_type="log"), ConfigError),
+    (dict(skip="log"), ConfigError),
 ])
 def test_bad_arguments_raise(models, pose_2d, kwargs, error):
     with pytest.raises(error):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mmdiff.errors import DataError
-from mmdiff.plausibility import STEADY, bone_variation, limb_ratios, plausibility_report
+from mmdiff.wild.plausibility import STEADY, bone_variation, limb_ratios, plausibility_report
 from mmdiff.skeleton import EDGES_17
 
 

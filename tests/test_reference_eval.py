@@ -14,7 +14,7 @@ import pytest
 from mmdiff.cli import main
 from mmdiff.config import load_config
 from mmdiff.data.dataset import load_split
-from mmdiff.evaluate import action_errors, evaluate, predict_poses
+from mmdiff.evaluate import action_errors, evaluate, predictions
 
 from conftest import SHARED
 
@@ -75,9 +75,9 @@ def raw_predictions():
     cfg = _cfg()
     from mmdiff.checkpoints import load_denoiser, load_lifter
     samples = load_split(cfg.data, "test")
-    pred = predict_poses(cfg, load_lifter(EVAL / "gcn_xyz_cpn.pth", device="cpu"),
-                         load_denoiser(EVAL / "ckpt_cpn.pth", device="cpu"), samples.pose_2d,
-                         device="cpu")
+    pred = predictions(cfg, load_lifter(EVAL / "gcn_xyz_cpn.pth", device="cpu"),
+                       load_denoiser(EVAL / "ckpt_cpn.pth", device="cpu"), samples.pose_2d,
+                       device="cpu")
     return cfg, samples, pred
 
 

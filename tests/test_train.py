@@ -15,11 +15,11 @@ import torch
 
 from mmdiff.checkpoints import read_checkpoint
 from mmdiff.diffusion import BetaSchedule
-from mmdiff.ema import EMA
+from mmdiff.train.ema import EMA
 from mmdiff.config import load_config
-from mmdiff.optim import StepDecay, step_lr
-from mmdiff.runtime import Dist, epoch_batches
-from mmdiff.train import denoiser_loss, fit, fit_lifter
+from mmdiff.train.optim import StepDecay, step_lr
+from mmdiff.engine.runtime import Dist, epoch_batches
+from mmdiff.train import denoiser_draws, denoiser_loss, fit, fit_lifter, objective
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_helpers import save_samples, tiny_config, tiny_samples  # noqa: E402
@@ -195,15 +195,15 @@ def test_gmm_noise_needs_sampled_kernels_and_uses_their_spread(tmp_path):
     from mmdiff.errors import ConfigError
     cfg = tiny_config(**{"diffusion.noise": "gmm"})
     with pytest.raises(ConfigError, match="sample_gmm"):
-        denoiser_loss(cfg, BetaSchedule.from_config(cfg.diffusion))
+        objective(cfg)
     cfg = cfg.replace({"data.sample_gmm": True})
-    step = denoiser_loss(cfg, BetaSchedule.from_config(cfg.diffusion))
+    step, draw = objective(cfg)
     zero = lambda x_t, pose_2d, t: torch.zeros_like(x_t)  # noqa: E731 (loss = |eps|^2)
     batch = {"pose_2d": torch.zeros(64, 17, 2), "pose_3d": torch.zeros(64, 17, 3),
              "spread_2d": torch.zeros(64, 17, 2)}
-    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    no_uv = step(zero, batch, g(), Dist())
-    wide = step(zero, {**batch, "spread_2d": torch.full((64, 17, 2), 10.0)}, g(), Dist())
+    batch.update(draw(torch.Generator().manual_seed(0), 64, batch))
+    no_uv = step(zero, batch)
+    wide = step(zero, {**batch, "spread_2d": torch.full((64, 17, 2), 10.0)})
     assert wide > no_uv + 100  # u, v noise scaled by the kernel spread, x, y, z by 1
     gmm = np.zeros((48, 17, 3, 5), np.float32)
     gmm[..., 0, 0] = 1.0
@@ -215,7 +215,7 @@ def test_gmm_noise_needs_sampled_kernels_and_uses_their_spread(tmp_path):
     assert np.isfinite(result.history[0]["loss"])
 
 
-def test_train_steps_limits_the_timesteps_drawn():
+def test_train_t_max_limits_the_timesteps_drawn():
     from mmdiff.errors import ConfigError
     seen = []
 
@@ -225,24 +225,48 @@ def test_train_steps_limits_the_timesteps_drawn():
 
     batch = {"pose_2d": torch.zeros(64, 17, 2), "pose_3d": torch.zeros(64, 17, 3),
              "spread_2d": torch.zeros(64, 17, 2)}
-    cfg = tiny_config(**{"diffusion.train_steps": 12})
-    step = denoiser_loss(cfg, BetaSchedule.from_config(cfg.diffusion))
-    step(record, batch, torch.Generator().manual_seed(0), Dist())
+    cfg = tiny_config(**{"diffusion.train_t_max": 12})
+    step, draw = objective(cfg)
+    step(record, {**batch, **draw(torch.Generator().manual_seed(0), 64, batch)})
     t = seen[-1]
     assert int(t.max()) <= 11 and int(t.min()) >= 0
     assert torch.equal(t[:31] + t[33:], torch.full((31,), 11))  # antithetic pairs within [0, 12):
     #                                                            the reference's 33 draws, 31 pairs
-    with pytest.raises(ConfigError, match="train_steps"):
-        bad = tiny_config(**{"diffusion.train_steps": cfg.diffusion.num_steps + 1})
-        denoiser_loss(bad, BetaSchedule.from_config(bad.diffusion))
+    with pytest.raises(ConfigError, match="train_t_max"):
+        bad = tiny_config(**{"diffusion.train_t_max": cfg.diffusion.num_timesteps + 1})
+        objective(bad)
+
+
+def test_denoiser_loss_is_a_function_of_model_and_batch():
+    """The draws are t (antithetic pairs), then eps, from one generator; the loss reads them
+    from the batch and is the formula, the same on every call."""
+    from mmdiff.errors import ConfigError
+    cfg = tiny_config()
+    schedule = BetaSchedule.from_config(cfg.diffusion)
+    pose_2d, pose_3d = torch.randn(6, 17, 2), torch.randn(6, 17, 3)
+    batch = {"pose_2d": pose_2d, "pose_3d": pose_3d}
+    g = torch.Generator().manual_seed(1)
+    drawn = denoiser_draws(cfg)(torch.Generator().manual_seed(1), 6, batch)
+    t = torch.randint(0, cfg.diffusion.num_timesteps, (6 // 2 + 1,), generator=g)   # antithetic
+    assert torch.equal(drawn["t"], torch.cat([t, cfg.diffusion.num_timesteps - 1 - t])[:6])
+    assert torch.equal(drawn["eps"], torch.randn(6, 17, 5, generator=g))
+    model = lambda x_t, c, t: 0.5 * x_t + t[:, None, None] / 100  # noqa: E731
+    loss = denoiser_loss(schedule, cfg.diffusion.noise_scale)
+    batch.update(drawn)
+    eps = drawn["eps"] * torch.tensor(cfg.diffusion.noise_scale)
+    x_t = schedule.q_sample(torch.cat([pose_2d, pose_3d], -1), drawn["t"], eps)
+    expected = (eps - model(x_t, pose_2d, drawn["t"])).square().sum((1, 2)).mean()
+    assert loss(model, batch) == loss(model, batch) == expected
+    with pytest.raises(ConfigError, match="noise"):
+        denoiser_loss(schedule, noise="gaussian")
 
 
 def test_regression_objective_trains_a_residual_corrector(tmp_path):
     """train.objective regression: the denoiser network fitted to correct the lifter's output
     (MPJPE loss), evaluated by one pass; without a lifter it is a clear error."""
     from mmdiff.errors import ConfigError
-    from mmdiff.evaluate import predict_poses
-    from mmdiff.regression import regress, start_timestep
+    from mmdiff.evaluate import predictions
+    from mmdiff.pipeline import RegressionRefiner, flip_average, lift_uvxyz
     cfg = tiny_config(**{"train.objective": "regression", "lifter.checkpoint": ""})
     with pytest.raises(ConfigError, match="needs a lifter"):
         fit(cfg, tmp_path / "none", train_samples=TRAIN, progress=False)
@@ -251,11 +275,13 @@ def test_regression_objective_trains_a_residual_corrector(tmp_path):
     result = fit(cfg, tmp_path / "reg", lifter=lifter, train_samples=TRAIN, test_samples=TRAIN,
                  progress=False)
     assert "p1" in result.history[-1] and result.history[-1]["loss"] < 1.0   # MPJPE in metres
-    assert start_timestep(cfg) == 6                                          # DDIM 2 of 12
+    refiner = RegressionRefiner(result.model.eval(), RegressionRefiner.timestep(cfg))
+    assert refiner.t == 6                                                    # DDIM 2 of 12
     pose_2d = torch.as_tensor(TRAIN.pose_2d[:8])
-    direct = regress(cfg, lifter, result.model, pose_2d)
+    with torch.no_grad():                      # one pass per side: lifted + correction, flip TTA
+        direct = flip_average(refiner, lift_uvxyz(lifter.eval(), pose_2d), pose_2d)
     assert direct.shape == (8, 17, 3) and torch.allclose(direct[:, 0], torch.zeros(8, 3))
-    batched = predict_poses(cfg, lifter, result.model, TRAIN.pose_2d[:8], device="cpu")
+    batched = predictions(cfg, lifter, result.model, TRAIN.pose_2d[:8], device="cpu")
     np.testing.assert_allclose(batched, direct.numpy(), atol=1e-6)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmdiff import viz
-from mmdiff.analysis import Calibration
+from mmdiff.course.analysis import Calibration
 from mmdiff.errors import DataError
 
 

@@ -5,7 +5,8 @@
     mmdiff bench --device cpu --reference ~/src/monoMotionDiff   # side by side with the reference
     mmdiff bench --kernels                            # each speed kernel against its plain form
     mmdiff bench --device cpu --precision bf16 --reference DIR   # reference fp32, kit fp32, bf16
-    mmdiff bench --ablate                             # the bf16 step, one bf16 path swapped back
+    mmdiff bench --ablate [--precision fp32]          # the bf16 step, one fast layer kind plain
+    mmdiff bench --write                              # the figures also to benchmarks/RESULTS.md
 
 Default report (:mod:`~mmdiff.bench.throughput`; models at the released size, random weights;
 speed does not depend on the values):
@@ -13,7 +14,7 @@ speed does not depend on the values):
     lifter forward     GraFormer, (B, 17, 2) -> (B, 17, 3), no grad
     denoiser forward   MMDiff denoiser eps(x_t, pose_2d, t) as the pipeline calls it, no grad
     training step      denoiser forward + loss + backward + grad clip + Adam step
-    predict, no flip   mmdiff.inference.predict(..., flip=False): lifter + 2 DDIM steps
+    predict, no flip   Pipeline.paper(..., flip=False): lifter + 2 DDIM steps
     predict, flip      the same with flip test-time augmentation (the paper's setting)
 
 Each figure is the best of ``--repeats`` timed runs after one warm-up run (best-of is the least
@@ -22,23 +23,30 @@ per device: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the growth o
 peak resident set (VmHWM, reset through /proc/self/clear_refs where Linux allows it).
 
 ``--precision bf16`` (or fp16 on CUDA) adds a column: the same rows in that precision
-(:mod:`mmdiff.precision`), run in turn with the fp32 ones, and their ratio to fp32.
+(:mod:`mmdiff.engine.precision`), run in turn with the fp32 ones, and their ratio to fp32.
 
 ``--reference DIR`` (:mod:`~mmdiff.bench.reference`) prints only the side-by-side table: the
 reference's own speed depends on what ran before it in the process, so it starts from a fresh
 one. ``--kernels`` (:mod:`~mmdiff.bench.kernels`) prints the kernel table and the allocator's
-page faults. ``--ablate`` (:mod:`~mmdiff.bench.ablate`) times the bf16 training step against the
-same step with one bf16 kernel path swapped back to the form it replaced, path by path.
+page faults. ``--ablate`` (:mod:`~mmdiff.bench.ablate`) times the training step (bf16 unless ``--precision``
+says otherwise) of the fast model against the same model with one kind of fast layer left plain
+(:func:`mmdiff.models.accelerate` with that kind left out), kind by kind.
+
+``--write [PATH]`` (:mod:`~mmdiff.bench.results`) appends what was printed to a markdown results
+file (default ``benchmarks/RESULTS.md``) under a heading with the command line, the date, the
+torch version, the threads and the machine. Figures are kept there, not in docstrings.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 
-from mmdiff.cpu import keep_freed_memory, set_threads
+from mmdiff.bench import results
+from mmdiff.engine.cpu import keep_freed_memory, set_threads
 from mmdiff.errors import MmdiffError
-from mmdiff.precision import check_precision
+from mmdiff.engine.precision import check_precision
 
 
 def _devices(arg: str, ap: argparse.ArgumentParser) -> list[torch.device]:
@@ -69,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="instead, time the kit side by side with the reference implementation, "
                          "imported from a checkout of jjkislele/monoMotionDiff at DIR (needs "
                          "einops and scipy)")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+    ap.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16"],
                     help="also time the kit in this precision, beside fp32 (bf16: autocast, "
-                         "fp32 weights; fp16: CUDA only; see mmdiff.precision)")
+                         "fp32 weights; fp16: CUDA only; see mmdiff.engine.precision)")
     ap.add_argument("--compile", action="store_true",
                     help="with --reference: one more column, the kit's denoiser compiled for "
                          "inference (torch.compile) in the last precision; compiling takes "
@@ -80,9 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="instead, time each speed kernel against the plain PyTorch it replaces "
                          "(CPU, released size; --repeats runs each, median)")
     ap.add_argument("--ablate", action="store_true",
-                    help="instead, time the bf16 training step (CPU, released size, --batch) "
-                         "against the same step with each bf16 kernel path swapped back to the "
-                         "form it replaced, one at a time (--repeats runs each, median)")
+                    help="instead, time the training step (CPU, released size, --batch; bf16 "
+                         "unless --precision) against the same step with one kind of fast layer "
+                         "left plain, kind by kind (--repeats runs each, median)")
+    ap.add_argument("--write", metavar="PATH", nargs="?", default=None,
+                    const=str(results.DEFAULT_PATH),
+                    help="also append what is printed, with the command line, date, torch "
+                         f"version, threads and machine, to this markdown file (default "
+                         f"{results.DEFAULT_PATH})")
     return ap
 
 
@@ -92,9 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch < 1 or args.repeats < 1 or args.threads < 0:
         ap.error("--batch and --repeats must be positive and --threads >= 0")
     set_threads(args.threads)
-    keep_freed_memory()                       # as the CLI does (see mmdiff/cpu.py)
+    keep_freed_memory()                       # as the CLI does (see mmdiff/engine/cpu.py)
     try:
-        return _run(args, ap)
+        if args.write is None:
+            return _run(args, ap)
+        with results.recorded_stdout() as printed:
+            code = _run(args, ap)
+        path = results.append(args.write, sys.argv[1:] if argv is None else list(argv),
+                              printed.getvalue())
+        print(f"figures appended to {path}")
+        return code
     except MmdiffError as err:
         ap.error(str(err))
 
@@ -104,8 +124,9 @@ def _run(args, ap) -> int:
     if args.ablate:
         print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, median of "
               f"{args.repeats}")
-        print(ablate.format_ablation(ablate.ablation_rows(args.batch, args.repeats), args.batch),
-              flush=True)
+        precision = args.precision or "bf16"
+        print(ablate.format_ablation(ablate.ablation_rows(args.batch, args.repeats, precision),
+                                     args.batch, precision), flush=True)
         return 0
     if args.kernels:
         print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, median of "
@@ -117,7 +138,7 @@ def _run(args, ap) -> int:
         ap.error("--compile is a column of the side-by-side table: give --reference DIR")
     if args.reference is not None:
         reference.load_reference(args.reference)        # fail now, before any timing
-    precisions = ("fp32",) if args.precision == "fp32" else ("fp32", args.precision)
+    precisions = ("fp32",) if args.precision in (None, "fp32") else ("fp32", args.precision)
     for device in _devices(args.device, ap):
         for p in precisions:
             check_precision(p, device, "--precision")

@@ -18,8 +18,8 @@ import torch
 
 from mmdiff.bench.timing import alternate_many, training_step_fn
 from mmdiff.errors import ConfigError
-from mmdiff.inference import compile_for_inference, denoise, predict
-from mmdiff.precision import autocast
+from mmdiff.pipeline import Pipeline, compile_for_inference, denoise
+from mmdiff.engine.precision import autocast
 from mmdiff.models.mmdiff import cross_channel_edges
 from mmdiff.skeleton import EDGES_17
 
@@ -64,7 +64,7 @@ def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int
     networks driven by the kit's pipeline), and per precision the largest |reference - kit| of
     the lifter and denoiser outputs. The variants of a row run in turn after a warm-up each.
     With ``compiled`` one more column, "<last precision> compiled": a copy of the denoiser
-    compiled for inference (:func:`mmdiff.inference.compile_for_inference`), timed in the
+    compiled for inference (:func:`mmdiff.pipeline.compile_for_inference`), timed in the
     denoiser forward and predict rows (nan in the others: the training step is eager).
     """
     RefGraFormer, DiffModel, adj_from_edges = load_reference(path)
@@ -121,8 +121,8 @@ def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int
     rows.append(("training step", *alternate_many(steps, repeats, sync), *nan))
     ref_den.eval(), denoiser.eval()
     rows.append(("predict, flip", *alternate_many(
-        [lambda: predict(ref_lift, ref_den_called, pose_2d)]
-        + [(lambda m, p: lambda: predict(lifter, m, pose_2d, precision=p))(m, p)
+        [lambda: Pipeline.paper(ref_lift, ref_den_called).sample_batch(pose_2d)]
+        + [(lambda m, p: lambda: Pipeline.paper(lifter, m, precision=p).sample_batch(pose_2d))(m, p)
            for m, p in variants], repeats, sync)))
     denoiser.eval()
     return [(name, *(batch / s for s in seconds)) for name, *seconds in rows], diffs

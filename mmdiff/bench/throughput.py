@@ -7,9 +7,9 @@ import torch
 
 from mmdiff.bench.timing import (Row, alternate_many, make_inputs, peak_memory,
                                  training_step_fn)
-from mmdiff.inference import denoise, predict
+from mmdiff.pipeline import Pipeline, denoise
 from mmdiff.models import DenoiserConfig, build_denoiser, build_lifter
-from mmdiff.precision import autocast
+from mmdiff.engine.precision import autocast
 
 
 def released_models(device: torch.device, kind: str = "mmdiff"):
@@ -52,10 +52,15 @@ def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mm
     denoiser.eval()
     for flip in (False, True):
         rows.append(timed(f"predict, {'flip' if flip else 'no flip'}",
-                          lambda p: lambda: predict(lifter, denoiser, pose_2d, flip=flip,
-                                                    precision=p),
+                          lambda p: _call(Pipeline.paper(lifter, denoiser, flip=flip,
+                                                         precision=p).sample_batch, pose_2d),
                           "lifter + DDIM 2 of 12" + (" x2 (flip TTA)" if flip else "")))
     return rows, peaks
+
+
+def _call(fn, *args):
+    """A callable of no arguments that runs ``fn(*args)`` (a timed row's body)."""
+    return lambda: fn(*args)
 
 
 def format_report(device: torch.device, batch: int, rows: list[Row], peaks) -> str:

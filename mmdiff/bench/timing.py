@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from mmdiff.precision import autocast, make_scaler, optimizer_step
+from mmdiff.engine.precision import autocast, make_scaler, optimizer_step
 
 
 @dataclass

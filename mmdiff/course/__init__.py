@@ -1,4 +1,5 @@
-"""What every lesson starts with, in one place: which data, and which weights.
+"""The course's code: what every lesson starts with (this module: which data, which weights),
+what the lessons measure (``analysis``), the static book (``book``) and notebook hygiene.
 
     cfg, real = which_data(fast=FAST)                  # real Human3.6M files, else the embedded set
     lifter = load_or_train(cfg, "lifter", device, fast=FAST).model

@@ -17,7 +17,8 @@ import torch
 
 from mmdiff.diffusion import DDIMSampler
 from mmdiff.errors import DataError
-from mmdiff.inference import predict
+from mmdiff.pipeline import DiffusionRefiner, Pipeline, aggregate, denoise
+from mmdiff.train import denoiser_loss
 
 AXES = ("x", "y", "z")
 
@@ -104,7 +105,8 @@ def start_sweep(lifter, denoiser, pose_2d, target, schedule, starts, steps: int 
     out = {k: [] for k in ("t", "P1", *AXES)}
     for t in tqdm(list(starts), desc="start timesteps", disable=not progress, leave=False):
         sampler = DDIMSampler.starting_at(schedule, int(t), min(steps, int(t) + 1))
-        pred = predict(lifter, denoiser, pose_2d, flip=flip, sampler=sampler)
+        pipe = Pipeline(lifter, DiffusionRefiner(denoiser, sampler), flip=flip)
+        pred = aggregate(pipe.sample_batch(pose_2d))                     # (N, 17, 3)
         err = axis_errors(pred, target)
         out["t"].append(int(t))
         for k in ("P1", *AXES):
@@ -185,18 +187,48 @@ def zero_predictor_loss(noise_scale=(0.1, 0.1, 1.0, 1.0, 1.0), joints: int = 17)
 def loss_per_timestep(denoiser, pose_2d, pose_3d, schedule, timesteps,
                       noise_scale=(0.1, 0.1, 1.0, 1.0, 1.0),
                       generator: torch.Generator | None = None) -> np.ndarray:
-    """The training loss ||sigma * eps - eps_theta(x_t, c, t)||^2 (summed over joints and
-    channels, mean over poses) of ``denoiser`` at each t in ``timesteps``, with fresh Gaussian
-    noise per t. pose_2d (N, 17, 2), pose_3d (N, 17, 3) root-relative metres, on the denoiser's
-    device. Returns (len(timesteps),) floats, comparable with :func:`zero_predictor_loss`."""
-    from mmdiff.diffusion import scaled_noise
-    from mmdiff.inference import denoise
+    """The training loss (:func:`mmdiff.train.denoiser_loss`: ||sigma * eps - eps_theta(x_t, c,
+    t)||^2 summed over joints and channels, mean over poses) of ``denoiser`` at each t in
+    ``timesteps``, with fresh Gaussian noise per t. pose_2d (N, 17, 2), pose_3d (N, 17, 3)
+    root-relative metres, on the denoiser's device. Returns (len(timesteps),) floats, comparable
+    with :func:`zero_predictor_loss`."""
     x0 = torch.cat([torch.as_tensor(pose_2d), torch.as_tensor(pose_3d)], dim=-1).float()  # (N, 17, 5)
+    loss = denoiser_loss(schedule, noise_scale)
+    model = lambda x_t, c, t: denoise(denoiser, x_t, c, t.float())  # noqa: E731 (chunked)
+    where = generator.device if generator is not None else None
     out = []
     for t in timesteps:
-        eps = scaled_noise(x0.shape, noise_scale, generator).to(x0.device)      # sigma * eps
-        tt = torch.full((len(x0),), int(t), device=x0.device)
-        x_t = schedule.q_sample(x0, tt, eps)
-        eps_hat = denoise(denoiser, x_t, x0[..., :2], tt.float())
-        out.append(float((eps - eps_hat).square().sum(dim=(1, 2)).mean()))
+        eps = torch.randn(x0.shape, generator=generator, device=where).to(x0.device)
+        batch = {"pose_2d": x0[..., :2], "pose_3d": x0[..., 2:], "eps": eps,
+                 "t": torch.full((len(x0),), int(t), device=x0.device)}
+        out.append(float(loss(model, batch)))
     return np.array(out)
+
+
+@dataclass(frozen=True)
+class OracleBestOfN:
+    """ORACLE best-of-N (uses the ground truth): for analysis only, never a prediction.
+
+    pose: (B, J, 3) the hypothesis closest to the target per pose; index: (B,) which one;
+    mpjpe: (B,) its mean per-joint error in metres.
+    """
+    pose: torch.Tensor
+    index: torch.Tensor
+    mpjpe: torch.Tensor
+
+
+def oracle_best_of_n(hypotheses: torch.Tensor, target: torch.Tensor) -> OracleBestOfN:
+    """ORACLE: per pose, the hypothesis with the lowest MPJPE against the ground truth.
+
+    It looks at the answer, so its error is a lower bound on what the hypotheses contain, not
+    a result of the method; label it "oracle" wherever it is reported.
+    hypotheses: (S, B, J, 3), target: (B, J, 3), both root-relative metres.
+    """
+    hypotheses, target = torch.as_tensor(hypotheses), torch.as_tensor(target)
+    if hypotheses.ndim != 4 or tuple(hypotheses.shape[1:]) != tuple(target.shape):
+        raise DataError(f"oracle_best_of_n: expected hypotheses (S, B, J, 3) and target (B, J, 3), "
+                        f"found {tuple(hypotheses.shape)} and {tuple(target.shape)}")
+    err = (hypotheses - target).norm(dim=-1).mean(dim=-1)                # (S, B)
+    best, index = err.min(dim=0)                                         # (B,), (B,)
+    pose = hypotheses[index, torch.arange(hypotheses.shape[1], device=index.device)]  # (B, J, 3)
+    return OracleBestOfN(pose=pose, index=index, mpjpe=best)

@@ -1,7 +1,7 @@
-"""The course as static HTML pages with their figures: ``make book`` (``python -m mmdiff.book``).
+"""The course as static HTML pages with their figures: ``make book`` (``python -m mmdiff.course.book``).
 
-    python -m mmdiff.book                       # every notebook, full mode, into book/
-    python -m mmdiff.book --fast notebooks/06_reverse_process.ipynb --out /tmp/book
+    python -m mmdiff.course.book                       # every notebook, full mode, into book/
+    python -m mmdiff.course.book --fast notebooks/06_reverse_process.ipynb --out /tmp/book
 
 Each notebook is executed (cwd ``notebooks/``, ``MMDIFF_FAST=1`` with ``--fast``) with its
 widget state stored, then every figure is made static: a plotly figure output becomes a plotly
@@ -163,7 +163,7 @@ def build(notebooks, out: str | Path = "book", fast: bool = False, log=print) ->
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mmdiff.book", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m mmdiff.course.book", description=__doc__.splitlines()[0])
     p.add_argument("notebooks", nargs="*", help="default: notebooks/*.ipynb")
     p.add_argument("--out", default="book")
     p.add_argument("--fast", action="store_true", help="MMDIFF_FAST=1: small budgets")

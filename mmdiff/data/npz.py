@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npformat
 
-from mmdiff.atomic import write_atomic
+from mmdiff.engine.atomic import write_atomic
 from mmdiff.errors import DataError
 
 try:  # numpy >= 2 keeps the array machinery in numpy._core

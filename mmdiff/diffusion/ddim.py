@@ -1,6 +1,6 @@
 """The DDIM sampler (Song et al. 2021): the reverse process over a sub-sequence of timesteps.
 
-    sampler = DDIMSampler(schedule, num_inference_steps=2, schedule_steps=12, eta=0.0)
+    sampler = DDIMSampler(schedule, steps=2, span=12, eta=0.0)
     for t, t_prev in sampler.pairs():                       # (6, 0), (0, -1)
         out = sampler.step(eps_hat, t, t_prev, x_t)         # out.x_prev, out.x0_hat
 
@@ -47,8 +47,8 @@ class DDIMSampler:
 
     Args:
         schedule: the training :class:`BetaSchedule` (T steps).
-        num_inference_steps: how many timesteps to visit (the reference's ``test_timesteps``).
-        schedule_steps: S <= T, the leading part of the schedule they are spread over (the
+        steps: how many timesteps to visit (the reference's ``test_timesteps``).
+        span: S <= T, the leading part of the schedule they are spread over (the
             reference's ``test_num_diffusion_timesteps``; MMDiff uses 2 steps of S = 12).
         eta: 0 = deterministic DDIM; > 0 adds fresh noise of std eta * sigma_t (eq. 16).
         skip: how the visited timesteps are spread, exactly as the reference computes them:
@@ -63,29 +63,27 @@ class DDIMSampler:
     with t_prev = -1 after the last, where alpha-bar is 1 and x_prev = x0_hat.
     """
 
-    def __init__(self, schedule: BetaSchedule, num_inference_steps: int = 2,
-                 schedule_steps: int = 12, eta: float = 0.0, skip: str = "uniform",
+    def __init__(self, schedule: BetaSchedule, steps: int = 2,
+                 span: int = 12, eta: float = 0.0, skip: str = "uniform",
                  noise_scale=None):
         if not isinstance(schedule, BetaSchedule):
             raise ConfigError(f"DDIMSampler: schedule must be a BetaSchedule, "
                               f"found {type(schedule).__name__}")
-        for name, v in (("num_inference_steps", num_inference_steps),
-                        ("schedule_steps", schedule_steps)):
+        for name, v in (("steps", steps), ("span", span)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"DDIMSampler: {name} must be a positive integer, found {v!r}")
-        if schedule_steps > schedule.num_steps:
-            raise ConfigError(f"DDIMSampler: schedule_steps ({schedule_steps}) exceeds the "
-                              f"schedule's {schedule.num_steps} steps")
-        if num_inference_steps > schedule_steps:
-            raise ConfigError(f"DDIMSampler: num_inference_steps ({num_inference_steps}) exceeds "
-                              f"schedule_steps ({schedule_steps})")
+        if span > schedule.num_timesteps:
+            raise ConfigError(f"DDIMSampler: span ({span}) exceeds the schedule's "
+                              f"{schedule.num_timesteps} timesteps")
+        if steps > span:
+            raise ConfigError(f"DDIMSampler: steps ({steps}) exceeds span ({span})")
         if not eta >= 0:
             raise ConfigError(f"DDIMSampler: eta must be >= 0, found {eta!r}")
         if skip not in SKIP_TYPES:
             raise ConfigError(f"DDIMSampler: skip must be one of {SKIP_TYPES}, found {skip!r}")
         self.schedule = schedule
-        self.num_inference_steps = int(num_inference_steps)
-        self.schedule_steps = int(schedule_steps)
+        self.steps = int(steps)
+        self.span = int(span)
         self.eta = float(eta)
         self.skip = skip
         self.noise_scale = noise_scale
@@ -95,29 +93,36 @@ class DDIMSampler:
                               f"({schedule.kind} schedule); x_0 cannot be predicted there")
 
     @classmethod
-    def starting_at(cls, schedule: BetaSchedule, t_start: int, num_inference_steps: int = 2,
+    def from_config(cls, diffusion, sampler) -> "DDIMSampler":
+        """The sampler of a config: ``DDIMSampler(BetaSchedule.from_config(cfg.diffusion),
+        **cfg.sampler)`` (steps, span, eta, skip)."""
+        return cls(BetaSchedule.from_config(diffusion), steps=sampler.steps, span=sampler.span,
+                   eta=sampler.eta, skip=sampler.skip)
+
+    @classmethod
+    def starting_at(cls, schedule: BetaSchedule, t_start: int, steps: int = 2,
                     eta: float = 0.0, noise_scale=None) -> "DDIMSampler":
         """A sampler whose first visited timestep is ``t_start``: n timesteps spread evenly from
         t_start down to 0, ``round(linspace(t_start, 0, n))`` (distinct; n = 1 visits t_start only). For t_start = 6, n = 2
         this is the paper's [6, 0] (2 of 12). t_start: 0 <= t_start < T; 1 <= n <= t_start + 1.
         """
         if not isinstance(t_start, (int, np.integer)) or isinstance(t_start, bool) \
-                or not 0 <= t_start < schedule.num_steps:
+                or not 0 <= t_start < schedule.num_timesteps:
             raise ConfigError(f"DDIMSampler.starting_at: t_start must be an integer in "
-                              f"0..{schedule.num_steps - 1}, found {t_start!r}")
-        if not isinstance(num_inference_steps, (int, np.integer)) \
-                or not 1 <= num_inference_steps <= t_start + 1:
-            raise ConfigError(f"DDIMSampler.starting_at: num_inference_steps must be in "
-                              f"1..{t_start + 1} (t_start + 1), found {num_inference_steps!r}")
-        seq = sorted({int(round(v)) for v in np.linspace(t_start, 0, num_inference_steps)})
-        sampler = cls(schedule, num_inference_steps=len(seq), schedule_steps=t_start + 1,
+                              f"0..{schedule.num_timesteps - 1}, found {t_start!r}")
+        if not isinstance(steps, (int, np.integer)) \
+                or not 1 <= steps <= t_start + 1:
+            raise ConfigError(f"DDIMSampler.starting_at: steps must be in "
+                              f"1..{t_start + 1} (t_start + 1), found {steps!r}")
+        seq = sorted({int(round(v)) for v in np.linspace(t_start, 0, steps)})
+        sampler = cls(schedule, steps=len(seq), span=t_start + 1,
                       eta=eta, noise_scale=noise_scale)
         sampler._seq = seq                                  # [0, ..., t_start], increasing
         return sampler
 
     def _sequence(self) -> list[int]:
         """The visited timesteps in increasing order (the reference's ``seq``)."""
-        n, S = self.num_inference_steps, self.schedule_steps
+        n, S = self.steps, self.span
         if self.skip == "uniform":
             return list(range(0, S, S // n))
         return [int(s) for s in np.linspace(0, np.sqrt(S * 0.8), n) ** 2]
@@ -143,9 +148,9 @@ class DDIMSampler:
         if eps_hat.shape != x_t.shape:
             raise DataError(f"DDIMSampler.step: eps_hat {tuple(eps_hat.shape)} and x_t "
                             f"{tuple(x_t.shape)} must have one shape")
-        if not (-1 <= t_prev <= t < self.schedule.num_steps and t >= 0):
+        if not (-1 <= t_prev <= t < self.schedule.num_timesteps and t >= 0):
             raise ConfigError(f"DDIMSampler.step: need -1 <= t_prev <= t < "
-                              f"{self.schedule.num_steps}, found t={t}, t_prev={t_prev}")
+                              f"{self.schedule.num_timesteps}, found t={t}, t_prev={t_prev}")
         # 1. alpha-bar at t and at t_prev (1 when t_prev = -1)
         a_t = self.schedule.alpha_bar(t).to(x_t.device, x_t.dtype)
         a_prev = self.schedule.alpha_bar(t_prev).to(x_t.device, x_t.dtype)
@@ -187,6 +192,6 @@ class DDIMSampler:
         return traj if return_trajectory else x
 
     def __repr__(self) -> str:
-        return (f"DDIMSampler({self.num_inference_steps} of {self.schedule_steps} steps, "
+        return (f"DDIMSampler({self.steps} of {self.span} steps, "
                 f"skip={self.skip}, eta={self.eta}, timesteps={self.timesteps()}, "
                 f"{self.schedule!r})")

@@ -107,7 +107,7 @@ def gmm_noise(gmm: torch.Tensor, generator: torch.Generator | None = None,
 ANTITHETIC_DRAWS = ("reference", "balanced")
 
 
-def antithetic_timesteps(batch: int, num_steps: int, generator: torch.Generator | None = None,
+def antithetic_timesteps(batch: int, num_timesteps: int, generator: torch.Generator | None = None,
                          device=None, draws: str = "reference") -> torch.Tensor:
     """Training timesteps drawn in antithetic pairs (t, T-1-t).
 
@@ -116,13 +116,13 @@ def antithetic_timesteps(batch: int, num_steps: int, generator: torch.Generator 
     draws and 511 partners); "balanced" n = ceil(B / 2) (512 and 512). Pairing a low-noise with
     a high-noise step lowers the variance of the batch loss. Returns (B,) int64.
     """
-    if batch < 1 or num_steps < 1:
-        raise ConfigError(f"antithetic_timesteps: batch and num_steps must be >= 1, "
-                          f"found {batch}, {num_steps}")
+    if batch < 1 or num_timesteps < 1:
+        raise ConfigError(f"antithetic_timesteps: batch and num_timesteps must be >= 1, "
+                          f"found {batch}, {num_timesteps}")
     if draws not in ANTITHETIC_DRAWS:
         raise ConfigError(f"train.antithetic_draws: expected one of {ANTITHETIC_DRAWS}, "
                           f"found {draws!r}")
     half = batch // 2 + 1 if draws == "reference" else (batch + 1) // 2
     where = generator.device if generator is not None else device
-    t = torch.randint(0, num_steps, (half,), generator=generator, device=where)
-    return torch.cat([t, num_steps - 1 - t])[:batch].to(device)         # (B,)
+    t = torch.randint(0, num_timesteps, (half,), generator=generator, device=where)
+    return torch.cat([t, num_timesteps - 1 - t])[:batch].to(device)         # (B,)

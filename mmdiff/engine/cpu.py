@@ -4,9 +4,10 @@ PyTorch's CPU allocator has no cache of its own: every tensor is a ``malloc`` an
 ``free``. With glibc's default settings, a freed block of a few MB is handed back to the
 operating system (trimmed from the heap top, or unmapped), and the next tensor of that size
 faults its pages in again and has them zeroed. A denoiser forward pass at batch 1024 allocates
-activations of 3 to 27 MB hundreds of times and took 50,000 to 140,000 page faults per call here,
-about a fifth of its time. :func:`keep_freed_memory` tells glibc to keep freed memory for
-reuse; the cost is that the process keeps its peak heap size until it exits.
+activations of 3 to 27 MB hundreds of times, so these page faults are a sizeable share of its
+time (``mmdiff bench --kernels`` counts them with and without). :func:`keep_freed_memory` tells
+glibc to keep freed memory for reuse; the cost is that the process keeps its peak heap size
+until it exits.
 
 Nothing here runs on import: ``mmdiff`` as a library leaves the process as it found it. The CLI
 (``mmdiff ...``) and ``python -m mmdiff.bench`` call these at start-up.
@@ -43,8 +44,8 @@ def keep_freed_memory() -> bool:
 
 def set_threads(threads: int) -> None:
     """Use ``threads`` CPU threads for torch's intra-op work (0 keeps torch's default, one per
-    core). Two torch processes sharing the cores each with all of them run about ten times
-    slower than either alone here; give each its share."""
+    core). Two torch processes that each use all the cores slow each other down many times over
+    (their threads wait on one another); give each its share."""
     if threads < 0:
         raise ConfigError(f"threads must be >= 0, got {threads}")
     if threads:

@@ -59,7 +59,7 @@ DIFFPOSE_ARCH = Arm("diffpose_arch", "lifter + DiffPose network, MMDiff's recipe
 DIFFPOSE_OWN = Arm(
     "diffpose_own", "lifter + DiffPose network, DiffPose's recipe",
     {"model.kind": "diffpose", "data.path_2d_train": "{gt_gmm}", "data.sample_gmm": True,
-     "diffusion.noise": "gmm"}, eval_overrides={"eval.schedule_steps": 24},
+     "diffusion.noise": "gmm"}, eval_overrides={"sampler.span": 24},
     note="trained on the ground-truth GMM 2D with GMM noise (a kernel's spread on u, v; 1 on "
          "x, y, z), sampled 2 of 24 steps; lr and epochs stay the study's budget")
 REGRESSOR = Arm("regressor", "lifter + MMDiff network as a residual regressor",
@@ -83,19 +83,19 @@ STUDIES = {s.name: s for s in (
           "of the same trained model?", "embedded",
           (MMDIFF,
            Arm("steps1", "1 step (t = 0, the reference's uniform skip)", from_arm="mmdiff",
-               eval_overrides={"eval.steps": 1, "eval.schedule_steps": 7}),
+               eval_overrides={"sampler.steps": 1, "sampler.span": 7}),
            Arm("steps4", "4 steps of 12 (t = 9, 6, 3, 0)", from_arm="mmdiff",
-               eval_overrides={"eval.steps": 4}),
+               eval_overrides={"sampler.steps": 4}),
            Arm("start3", "2 steps of 6 (start t = 3)", from_arm="mmdiff",
-               eval_overrides={"eval.schedule_steps": 6}),
+               eval_overrides={"sampler.span": 6}),
            Arm("start12", "2 steps of 24 (start t = 12)", from_arm="mmdiff",
-               eval_overrides={"eval.schedule_steps": 24}),
+               eval_overrides={"sampler.span": 24}),
            Arm("ema", "EMA weights", from_arm="mmdiff", eval_overrides={"eval.use_ema": True}))),
     Study("train_steps", "Which timesteps are trained (embedded data)",
           "The demo trains only t < 12 (where 2-of-12 DDIM samples); the paper trains all 51. "
           "Which is better at the demo budget?", "embedded",
           (MMDIFF, Arm("train_all", "MMDiff trained on all 51 timesteps (the paper)",
-                       {"diffusion.train_steps": 0}))),
+                       {"diffusion.train_t_max": 0}))),
     Study("precision", "bf16 against fp32 (embedded data)",
           "Does mixed precision (bf16 autocast, fp32 master weights) change the result of the "
           "demo's denoiser stage?", "embedded",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mmdiff.atomic import write_atomic
+from mmdiff.engine.atomic import write_atomic
 from mmdiff.errors import DataError
 from mmdiff.study.report import load_study, markdown_table
 

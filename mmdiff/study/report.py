@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmdiff.atomic import write_atomic
+from mmdiff.engine.atomic import write_atomic
 from mmdiff.errors import DataError
 from mmdiff.study.grid import Study
 

@@ -18,9 +18,9 @@ import json
 import time
 from pathlib import Path
 
-from mmdiff.atomic import write_atomic
+from mmdiff.engine.atomic import write_atomic
 from mmdiff.checkpoints import load_denoiser, load_lifter
-from mmdiff.config import Config, load_config
+from mmdiff.config import RENAMED, Config, load_config
 from mmdiff.data.dataset import load_split
 from mmdiff.errors import ConfigError, DataError
 from mmdiff.evaluate import evaluate_models
@@ -80,6 +80,10 @@ LATER_FIELDS = {("train", "precision"): "fp32"}
 def run_key(cfg: Config, what: str) -> str:
     """A short hash of everything that shapes a training run (``what``: lifter or denoiser)."""
     d = cfg.to_dict()
+    for old, new in RENAMED.items():            # hashed under the names the runs were made with
+        (section, name), (new_section, new_name) = old.split("."), new.split(".")
+        if section == new_section and new_name in d[section]:
+            d[section][name] = d[section].pop(new_name)
     for (section, name), default in LATER_FIELDS.items():
         if d[section].get(name) == default:
             d[section] = {k: v for k, v in d[section].items() if k != name}

@@ -3,19 +3,20 @@
     fit_lifter(cfg, "exp/demo_lifter")    # the prior: 2D -> root-relative 3D, MPJPE loss
     fit(cfg, "exp/demo")                  # the denoiser eps_theta(x_t, 2D, t), lifter from cfg
 
-Read top to bottom: the two losses (and the control objective), then the two entry points. The
-loop both share is :mod:`mmdiff.loop`; run folders, resume and stop signals are in
-:mod:`mmdiff.runs`, the EMA in :mod:`mmdiff.ema`, optimisers and the lr schedule in
-:mod:`mmdiff.optim`, devices, seeds and processes in :mod:`mmdiff.runtime`.
+Read top to bottom: the losses (with the denoiser's random draws and the choice of objective),
+then the two entry points. The loop both share is :mod:`mmdiff.train.loop`; run folders, resume and
+stop signals are in :mod:`mmdiff.train.runs`, the EMA in :mod:`mmdiff.train.ema`, optimisers and the lr
+schedule in :mod:`mmdiff.train.optim`, devices, seeds and processes in :mod:`mmdiff.engine.runtime`.
 
 Exact repeatability. All randomness is derived from ``(train.seed, epoch, batch)``:
 - data order: ``DistributedSampler(seed, epoch)`` (also with one process);
 - per-item flip / GMM kernel: the dataset's own ``(seed, epoch, index)`` rule;
-- noise and timesteps: drawn for the whole *global* batch from a generator seeded per batch, each
-  process taking its rows, so N processes draw what one process would;
+- timesteps, then noise (:func:`denoiser_draws`): drawn for the whole *global* batch from a
+  generator seeded per batch; the loop puts each process's rows into the batch (``t``, ``eps``),
+  so N processes draw what one process would and the losses are functions of (model, batch);
 - dropout: the global torch RNG, reseeded before every step from ``(seed, epoch, batch, rank)``.
 So a run resumed from a mid-epoch checkpoint ends with the same weights as an uninterrupted one,
-and a 2-process run (``torchrun``, :class:`mmdiff.runtime.Dist`; ``train.batch_size`` is the
+and a 2-process run (``torchrun``, :class:`mmdiff.engine.runtime.Dist`; ``train.batch_size`` is the
 global batch) with dropout 0 matches a 1-process run.
 """
 from __future__ import annotations
@@ -26,61 +27,117 @@ import torch
 
 from mmdiff.config import Config, check_noise
 from mmdiff.data.dataset import PoseDataset, load_split
-from mmdiff.diffusion import BetaSchedule, antithetic_timesteps
-from mmdiff.ema import EMA
+from mmdiff.diffusion import DEFAULT_NOISE_SCALE, BetaSchedule, antithetic_timesteps
+from mmdiff.train.ema import EMA
 from mmdiff.errors import ConfigError
 from mmdiff.evaluate import validate
-from mmdiff.loop import Callback, FitResult, Hooks, LossFn, Stage, Trainer
+from mmdiff.train.loop import Callback, DrawFn, FitResult, Hooks, LossFn, Stage, Trainer
 from mmdiff.models import build_denoiser, build_lifter
-from mmdiff.optim import StepDecay, make_optimizer
-from mmdiff.regression import regression_loss
-from mmdiff.runs import open_run
-from mmdiff.runtime import Dist
+from mmdiff.train.optim import StepDecay, make_optimizer
+from mmdiff.pipeline import RegressionRefiner, lift_uvxyz, regression_correct
+from mmdiff.train.runs import open_run
 
 
-# ----------------------------------------------------------------------------- the two losses
+# ----------------------------------------------------------------------------- the losses
 
-def lifter_loss(model, batch: dict, generator: torch.Generator, dist: Dist) -> torch.Tensor:
+def lifter_loss(model, batch: dict) -> torch.Tensor:
     """MPJPE (metres) between the root-centred prediction and the root-relative target."""
     pred = model(batch["pose_2d"])                                       # (B, 17, 3)
     pred = pred - pred[:, :1]                                            # root-relative
     return (pred - batch["pose_3d"]).norm(dim=-1).mean()
 
 
-def denoiser_loss(cfg: Config, schedule: BetaSchedule) -> LossFn:
-    """The denoiser's loss: || eps - eps_theta(x_t, 2D, t) ||^2 summed over joints and channels,
-    averaged over the batch (the reference's loss), with x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps.
+def denoiser_loss(schedule: BetaSchedule, noise_scale=DEFAULT_NOISE_SCALE,
+                  noise: str = "scale") -> LossFn:
+    """The denoiser's loss: || sigma eps - eps_theta(x_t, 2D, t) ||^2 summed over joints and
+    channels, averaged over the batch (the reference's loss), with
+    x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) sigma eps.
 
-    x_0 = uvxyz (B, 17, 5): normalised 2D and root-relative 3D in metres. eps is Gaussian scaled
-    per channel by ``diffusion.noise_scale`` or, with ``diffusion.noise == "gmm"``, scaled on u, v
-    by the spread of the GMM kernel the dataset drew for each joint (DiffPose).
+    batch: x_0 = uvxyz (B, 17, 5) from ``pose_2d`` (normalised 2D) and ``pose_3d`` (root-relative
+    metres), and the draws ``t`` (B,) and standard Gaussian ``eps`` (B, 17, 5)
+    (:func:`denoiser_draws`). sigma is ``noise_scale`` per channel (u, v, x, y, z) or, with
+    ``noise == "gmm"``, on u, v the spread of the GMM kernel the dataset drew for each joint
+    (``spread_2d``, DiffPose).
     """
-    d = cfg.diffusion
-    check_noise(cfg)
-    scale = torch.tensor(d.noise_scale, dtype=torch.float32)            # (5,) u, v, x, y, z
-    num_steps = d.train_steps or d.num_steps                             # t drawn in [0, n)
+    if noise not in ("scale", "gmm"):
+        raise ConfigError(f"diffusion.noise: expected 'scale' or 'gmm', found {noise!r}")
+    scale = torch.tensor(noise_scale, dtype=torch.float32)              # (5,) u, v, x, y, z
 
-    def loss(model, batch: dict, generator: torch.Generator, dist: Dist) -> torch.Tensor:
-        pose_2d, pose_3d = batch["pose_2d"], batch["pose_3d"]           # (B, 17, 2), (B, 17, 3)
+    def loss(model, batch: dict) -> torch.Tensor:
+        pose_2d, pose_3d, t = batch["pose_2d"], batch["pose_3d"], batch["t"]  # (B, 17, 2|3), (B,)
         device = pose_2d.device
-        rows = pose_2d.shape[0] * dist.world                             # the global batch
-        if cfg.train.antithetic:
-            t = antithetic_timesteps(rows, num_steps, generator, draws=cfg.train.antithetic_draws)
+        if noise == "gmm":                                               # DiffPose: kernel spread
+            sigma = torch.cat([batch["spread_2d"], scale[2:].to(device).expand_as(pose_3d)], -1)
         else:
-            t = torch.randint(0, num_steps, (rows,), generator=generator)
-        eps = torch.randn((rows,) + pose_2d.shape[1:-1] + (5,), generator=generator)  # (G, 17, 5)
-        t, eps = dist.rows(t).to(device), dist.rows(eps).to(device)      # this process's rows
-        if d.noise == "gmm":                                             # DiffPose: kernel spread
-            per_joint = torch.cat([batch["spread_2d"], scale[2:].to(device).expand_as(pose_3d)], -1)
-            eps = eps * per_joint                                        # (B, 17, 5)
-        else:
-            eps = eps * scale.to(device)
+            sigma = scale.to(device)
+        eps = batch["eps"] * sigma                                       # (B, 17, 5)
         x0 = torch.cat([pose_2d, pose_3d], dim=-1)                       # (B, 17, 5) uvxyz
         x_t = schedule.q_sample(x0, t, eps)
         eps_hat = model(x_t, pose_2d, t)
         return (eps - eps_hat).square().sum(dim=(1, 2)).mean()
 
     return loss
+
+
+def regression_loss(cfg: Config, lifter: torch.nn.Module) -> LossFn:
+    """The control "why diffusion?" (``train.objective: regression``): the same network trained as
+    a residual regressor of the frozen lifter, no noise and no sampler. One call at the timestep
+    the sampler would start from (6 for DDIM 2 of 12), its x, y, z a correction of the lifted pose:
+
+        pred = lifted + f_theta(uvxyz, 2D, t_start)[..., 2:]       # (B, 17, 3) metres
+        loss = MPJPE(pred - pred_root, pose_3d)                     # as the lifter's
+
+    If diffusion's refinement beats it at the same budget, the gain comes from the diffusion
+    training (noise levels, the sampler), not from the network or its parameters. The pipeline
+    evaluates it with :class:`mmdiff.pipeline.RegressionRefiner`. It draws nothing."""
+    t = RegressionRefiner.timestep(cfg)
+    lifter = lifter.eval().requires_grad_(False)
+
+    def loss(model, batch: dict) -> torch.Tensor:
+        pose_2d = batch["pose_2d"]                                        # (B, 17, 2)
+        with torch.no_grad():
+            uvxyz = lift_uvxyz(lifter, pose_2d)                           # (B, 17, 5)
+        pred = regression_correct(model, uvxyz, pose_2d, t)               # (B, 17, 3)
+        return (pred - batch["pose_3d"]).norm(dim=-1).mean()              # MPJPE
+
+    return loss
+
+
+def denoiser_draws(cfg: Config) -> DrawFn:
+    """The denoiser loss's random inputs for a global batch of ``rows`` poses, in this order:
+    t (rows,) in [0, ``diffusion.train_t_max or num_timesteps``), in antithetic pairs with
+    ``train.antithetic``, then eps (rows, 17, 5) standard Gaussian. The loop gives each process
+    its rows (:mod:`mmdiff.train.loop`)."""
+    t_max = cfg.diffusion.train_t_max or cfg.diffusion.num_timesteps
+    antithetic, draws = cfg.train.antithetic, cfg.train.antithetic_draws
+
+    def draw(generator: torch.Generator, rows: int, batch: dict) -> dict[str, torch.Tensor]:
+        if antithetic:
+            t = antithetic_timesteps(rows, t_max, generator, draws=draws)
+        else:
+            t = torch.randint(0, t_max, (rows,), generator=generator)
+        eps = torch.randn((rows,) + batch["pose_2d"].shape[1:-1] + (5,), generator=generator)
+        return {"t": t, "eps": eps}
+
+    return draw
+
+
+def objective(cfg: Config, lifter=None) -> tuple[LossFn, DrawFn | None]:
+    """The denoiser's loss and its draws for ``train.objective``: noise prediction (the paper) or
+    the residual regressor (:func:`regression_loss`, a control; it needs the lifter, and draws
+    nothing)."""
+    if cfg.train.objective == "diffusion":
+        check_noise(cfg)
+        d = cfg.diffusion
+        return (denoiser_loss(BetaSchedule.from_config(d), d.noise_scale, d.noise),
+                denoiser_draws(cfg))
+    if cfg.train.objective == "regression":
+        if lifter is None:
+            raise ConfigError(f"train.objective regression needs a lifter: none at "
+                              f"{cfg.lifter.checkpoint!r}")
+        return regression_loss(cfg, lifter), None
+    raise ConfigError(f"train.objective: expected 'diffusion' or 'regression', "
+                      f"found {cfg.train.objective!r}")
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -137,30 +194,17 @@ def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False,
     else:
         run.log.info(f"no lifter at {cfg.lifter.checkpoint!r}: validation is skipped")
     o = cfg.optim
-    stage = Stage("denoiser", model, _objective(cfg, lifter),
+    loss, draw = objective(cfg, lifter)
+    stage = Stage("denoiser", model, loss,
                   make_optimizer(model.parameters(), o.optimizer, o.lr, o.weight_decay,
                                  o.amsgrad, o.eps),
                   epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
                   lr=StepDecay(o.lr, o.lr_gamma, o.lr_decay_every, o.lr_decay_shift),
                   grad_clip=o.grad_clip,
-                  ema=EMA(model, cfg.train.ema_rate) if cfg.train.ema else None)
+                  ema=EMA(model, cfg.train.ema_rate) if cfg.train.ema else None, draw=draw)
     trainer = Trainer(cfg, stage, _train_set(cfg, train_samples), validate_fn, run, dist,
                       Hooks(on_step, on_epoch, progress))
     return _run(trainer, ckpt, max_steps)
-
-
-def _objective(cfg: Config, lifter) -> LossFn:
-    """The denoiser's loss for ``train.objective``: noise prediction (the paper) or the residual
-    regressor of :mod:`mmdiff.regression` (a control; it needs the lifter)."""
-    if cfg.train.objective == "diffusion":
-        return denoiser_loss(cfg, BetaSchedule.from_config(cfg.diffusion))
-    if cfg.train.objective == "regression":
-        if lifter is None:
-            raise ConfigError(f"train.objective regression needs a lifter: none at "
-                              f"{cfg.lifter.checkpoint!r}")
-        return regression_loss(cfg, lifter)
-    raise ConfigError(f"train.objective: expected 'diffusion' or 'regression', "
-                      f"found {cfg.train.objective!r}")
 
 
 def _train_set(cfg: Config, samples) -> PoseDataset:

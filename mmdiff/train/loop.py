@@ -5,9 +5,13 @@ its data and validation, epochs of seeded batches, checkpoints every epoch and o
                       run, dist)
     result = trainer.fit()                                  # FitResult
 
+The losses are pure functions of (model, batch). A stage that needs random inputs (the denoiser's
+t and eps) carries a draw function: the loop draws them for the *global* batch from a generator
+seeded per batch and puts this process's rows into the batch before calling the loss.
+
 The losses and the entry points (``fit``, ``fit_lifter``) are in :mod:`mmdiff.train`; run folders
-and resume in :mod:`mmdiff.runs`; seeds and processes in :mod:`mmdiff.runtime`; ``train.precision``
-(forward passes under autocast, the step in float32) in :mod:`mmdiff.precision`.
+and resume in :mod:`mmdiff.train.runs`; seeds and processes in :mod:`mmdiff.engine.runtime`; ``train.precision``
+(forward passes under autocast, the step in float32) in :mod:`mmdiff.engine.precision`.
 """
 from __future__ import annotations
 
@@ -24,14 +28,17 @@ from torch.utils.data import DataLoader
 
 from mmdiff.config import Config
 from mmdiff.data.dataset import PoseDataset
-from mmdiff.ema import EMA
-from mmdiff.optim import StepDecay
-from mmdiff.precision import autocast, check_precision, make_scaler, optimizer_step
-from mmdiff.runs import Position, RunFolder, StopSignal, restore_state, save_state
-from mmdiff.runtime import Dist, derive_seed, epoch_batches
+from mmdiff.train.ema import EMA
+from mmdiff.train.optim import StepDecay
+from mmdiff.engine.precision import autocast, check_precision, make_scaler, optimizer_step
+from mmdiff.train.runs import Position, RunFolder, StopSignal, restore_state, save_state
+from mmdiff.engine.runtime import Dist, derive_seed, epoch_batches
 
 Callback = Callable[[dict], Any]
-LossFn = Callable[[torch.nn.Module, dict, torch.Generator, Dist], torch.Tensor]
+LossFn = Callable[[torch.nn.Module, dict], torch.Tensor]          # loss(model, batch) -> scalar
+DrawFn = Callable[[torch.Generator, int, dict], dict[str, torch.Tensor]]
+#        draw(generator, rows, batch) -> {name: (rows, ...)} for the global batch of ``rows`` rows
+#        (``batch``, this process's rows, gives the per-row shapes)
 
 
 @dataclass
@@ -46,6 +53,7 @@ class Stage:
     lr: StepDecay                             # learning rate per epoch
     grad_clip: float                          # max gradient norm (0 = off)
     ema: EMA | None = None
+    draw: DrawFn | None = None                # the loss's random inputs (None: it has none)
 
 
 @dataclass
@@ -151,9 +159,13 @@ class Trainer:
         torch.manual_seed(derive_seed(seed, epoch, batch_index, 1, self.dist.rank))  # dropout
         generator = torch.Generator().manual_seed(derive_seed(seed, epoch, batch_index, 2))
         batch = {k: v.to(self.dist.device) for k, v in batch.items()}
+        if s.draw is not None:     # drawn for the global batch, so N processes draw what one does
+            rows = len(next(iter(batch.values()))) * self.dist.world
+            drawn = s.draw(generator, rows, batch)
+            batch.update({k: self.dist.rows(v).to(self.dist.device) for k, v in drawn.items()})
         self.ddp.train()
         with autocast(self.dist.device, self.precision):                # fp32: no autocast
-            loss = s.loss(self.ddp, batch, generator, self.dist).float()
+            loss = s.loss(self.ddp, batch).float()
         optimizer_step(loss, s.optimizer, s.model.parameters(), s.grad_clip, self.scaler)
         if s.ema is not None:
             s.ema.update(s.model)

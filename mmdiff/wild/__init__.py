@@ -4,12 +4,13 @@
     print("\\n".join(pred.notes)); print(pred.report.text())
     save_prediction(pred, "pose3d.npz"); write_html(pred, "view.html")
 
-1. :func:`mmdiff.keypoints.read_keypoints`: any supported detector file -> one person's
+1. :func:`mmdiff.wild.keypoints.read_keypoints`: any supported detector file -> one person's
    Human3.6M-17 keypoints in pixels, missing frames and low-confidence joints filled and flagged;
 2. pixels -> normalised screen coordinates with the image size (``u = 2x/w - 1``);
-3. the evaluation pipeline of ``cfg.eval`` (lifter, DDIM refinement, flip TTA; the lifter alone
-   without a denoiser), frame by frame, on the frames that have 2D (gaps stay NaN);
-4. :func:`mmdiff.plausibility.plausibility_report` on the result.
+3. the evaluation pipeline of the config (:class:`mmdiff.pipeline.Pipeline`: lifter, DDIM
+   refinement, flip TTA; the lifter alone without a denoiser), frame by frame, on the frames that
+   have 2D (gaps stay NaN);
+4. :func:`mmdiff.wild.plausibility.plausibility_report` on the result.
 
 The 3D is root-relative, in metres, in the camera's axes (x right, y down, z forward).
 """
@@ -19,20 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from mmdiff.config import Config
 from mmdiff.data.npz import save_npz_atomic
 from mmdiff.errors import DataError
-from mmdiff.keypoints import Keypoints, read_keypoints
-from mmdiff.plausibility import PlausibilityReport, plausibility_report
-from mmdiff.runtime import default_device
+from mmdiff.wild.keypoints import Keypoints, read_keypoints
+from mmdiff.pipeline import Pipeline, aggregate, compile_for_inference, describe
+from mmdiff.wild.plausibility import PlausibilityReport, plausibility_report
+from mmdiff.engine.runtime import default_device
 from mmdiff.skeleton import NAMES_17
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """keypoints: the 2D input (:class:`~mmdiff.keypoints.Keypoints`); image_size: (w, h) px;
+    """keypoints: the 2D input (:class:`~mmdiff.wild.keypoints.Keypoints`); image_size: (w, h) px;
     pose_2d: (F, 17, 2) normalised; pose_3d: (F, 17, 3) metres, root-relative, camera axes, NaN
     in frames not lifted; hypotheses: (S, F, 17, 3); report: None with fewer than 2 lifted
     frames; notes: what was decided."""
@@ -60,40 +61,6 @@ def image_size_for(kp: Keypoints, width: int | None, height: int | None) -> tupl
     return tuple(kp.image_size), f"image: {kp.image_size[0]} x {kp.image_size[1]} px (from the file)"
 
 
-def _sampler_kwargs(cfg: Config) -> dict:
-    """The keyword arguments of :func:`mmdiff.inference.predict_hypotheses` that ``cfg`` sets."""
-    from mmdiff.diffusion import BetaSchedule
-    d, e = cfg.diffusion, cfg.eval
-    return dict(steps=e.steps, schedule_steps=e.schedule_steps, eta=e.eta, hypotheses=e.hypotheses,
-                flip=e.flip, skip_type=e.skip_type, noise_scale=tuple(d.noise_scale),
-                precision=e.precision,
-                schedule=BetaSchedule.make(d.beta_schedule, d.beta_start, d.beta_end, d.num_steps))
-
-
-@torch.no_grad()
-def lift(cfg: Config, lifter, denoiser, pose_2d: np.ndarray, device=None) -> np.ndarray:
-    """Every hypothesis for (N, 17, 2) normalised poses: (S, N, 17, 3) float32 metres (S = 1
-    for the lifter alone). Batches of ``cfg.eval.batch_size``; batch i draws its starting noise
-    from ``cfg.eval.seed + i``, as :func:`mmdiff.evaluate.predict_poses` does."""
-    from mmdiff.evaluate import lift as lift_only
-    from mmdiff.inference import predict_hypotheses
-    device = default_device(device)
-    lifter = lifter.to(device).eval()
-    if denoiser is not None:
-        denoiser = denoiser.to(device).eval()
-    kwargs, out = _sampler_kwargs(cfg), []
-    pose_2d = torch.as_tensor(np.asarray(pose_2d, dtype=np.float32))
-    for i in range(0, len(pose_2d), cfg.eval.batch_size):
-        chunk = pose_2d[i:i + cfg.eval.batch_size].to(device)               # (b, 17, 2)
-        if denoiser is None:
-            out.append(lift_only(lifter, chunk, flip=cfg.eval.flip,
-                                 precision=cfg.eval.precision)[None])        # (1, b, 17, 3)
-        else:
-            g = torch.Generator(device=device).manual_seed(cfg.eval.seed + i)
-            out.append(predict_hypotheses(lifter, denoiser, chunk, generator=g, **kwargs))
-    return torch.cat(out, dim=1).float().cpu().numpy()                      # (S, N, 17, 3)
-
-
 def predict_sequence(kp: Keypoints, cfg: Config, lifter, denoiser=None, width=None, height=None,
                      device=None) -> Prediction:
     """Lift the frames of ``kp`` that have 2D; see the module docstring."""
@@ -102,27 +69,24 @@ def predict_sequence(kp: Keypoints, cfg: Config, lifter, denoiser=None, width=No
     lifted = kp.lifted
     if not lifted.any():
         raise DataError("no frame has 2D keypoints to lift")
-    hyps = lift(cfg, lifter, denoiser, pose_2d[lifted], device)              # (S, F', 17, 3)
+    pipe = Pipeline.from_config(cfg, lifter, denoiser)
+    hyps = pipe.sample(pose_2d[lifted], device=default_device(device))      # (S, F', 17, 3)
     full = np.full((len(hyps), len(kp.pixels), 17, 3), np.nan, np.float32)  # (S, F, 17, 3)
     full[:, lifted] = hyps
-    pose_3d = full.mean(axis=0)                                              # (F, 17, 3)
+    pose_3d = aggregate(full)                                                # (F, 17, 3)
     report = plausibility_report(pose_3d, kp.filled_frames, kp.interpolated_joints,
                                  kp.low_confidence) if lifted.sum() >= 2 else None
-    what = ("lifter alone" if denoiser is None else
-            f"lifter + DDIM {cfg.eval.steps} of {cfg.eval.schedule_steps} steps, eta "
-            f"{cfg.eval.eta}, {cfg.eval.hypotheses} hypotheses (mean)")
-    notes = kp.notes + (note, f"lifted {lifted.sum()} frames: {what}, flip "
-                              f"{'on' if cfg.eval.flip else 'off'}")
+    what = describe(pipe)
+    notes = kp.notes + (note, f"lifted {lifted.sum()} frames: {what}")
     return Prediction(kp, size, pose_2d, pose_3d, full, report, notes)
 
 
 def predict_file(path, cfg: Config, lifter, denoiser=None, *, width=None, height=None,
                  layout: str = "auto", key=None, video=None, person=None, min_score: float = 0.3,
                  max_gap: int = 5, max_joint_gap: int = 12, device=None) -> Prediction:
-    """Read a keypoint file (see :func:`mmdiff.keypoints.read_keypoints` for the options) and
+    """Read a keypoint file (see :func:`mmdiff.wild.keypoints.read_keypoints` for the options) and
     lift it with :func:`predict_sequence` (the denoiser compiled first when ``eval.compile``)."""
     if denoiser is not None and cfg.eval.compile:
-        from mmdiff.inference import compile_for_inference
         compile_for_inference(denoiser)
     size = (width, height) if width is not None and height is not None else None
     kp = read_keypoints(path, layout=layout, key=key, video=video, person=person,

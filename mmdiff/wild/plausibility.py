@@ -91,7 +91,7 @@ class PlausibilityReport:
 def plausibility_report(pose_3d, filled_frames=None, interpolated_joints=None,
                         low_confidence=None) -> PlausibilityReport:
     """The report of a lifted sequence. pose_3d: (F, 17, 3) metres, NaN in frames not lifted;
-    the flags as in :class:`mmdiff.keypoints.Keypoints` (None counts as none)."""
+    the flags as in :class:`mmdiff.wild.keypoints.Keypoints` (None counts as none)."""
     variation = bone_variation(pose_3d)
     lifted = int(np.isfinite(np.asarray(pose_3d)).all(axis=(1, 2)).sum())
     count = lambda m: 0 if m is None else int(np.asarray(m).sum())

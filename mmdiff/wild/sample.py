@@ -16,7 +16,7 @@ with lens distortion), with what a real detector adds:
 300 frames at 25 fps, S9's body walking, camera 1 of S9 (1000 x 1000 px). The file is what
 ``AlphaPose`` writes without tracking: a flat list of ``{"image_id": "12.jpg",
 "category_id": 1, "keypoints": [x, y, c] * 26, "score", "box": [x, y, w, h], "idx": 0}``,
-rounded to 0.1 px. ``python -m mmdiff.data.wild_sample data/sample/alphapose_halpe26.json``
+rounded to 0.1 px. ``python -m mmdiff.wild.sample data/sample/alphapose_halpe26.json``
 writes the committed sample; :func:`make_alphapose_sample` also returns the true 3D poses.
 """
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mmdiff.atomic import write_atomic
+from mmdiff.engine.atomic import write_atomic
 from mmdiff.camera import cameras_for, camera_to_world, project_to_2d, world_to_camera
 from mmdiff.data.gmm import image_scale
 from mmdiff.data.h36m import ACTIONS
-from mmdiff.data.halpe import halpe_from_h36m
+from mmdiff.wild.keypoints.halpe import halpe_from_h36m
 from mmdiff.data.synthetic import animate_in_view, subject_rng
 from mmdiff.data.synthetic.actions import PROGRAMMES
 from mmdiff.data.synthetic.body import sample_offsets

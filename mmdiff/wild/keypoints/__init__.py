@@ -26,11 +26,11 @@ __all__ = sorted(_WHERE)
 
 
 def __getattr__(name):
-    """Names are loaded on first use, so that ``mmdiff.keypoints.layouts`` (what the command
+    """Names are loaded on first use, so that ``mmdiff.wild.keypoints.layouts`` (what the command
     line's option list needs) imports no torch."""
     if name in _WHERE:
-        return getattr(importlib.import_module(f"mmdiff.keypoints.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'mmdiff.keypoints' has no attribute {name!r}")
+        return getattr(importlib.import_module(f"mmdiff.wild.keypoints.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'mmdiff.wild.keypoints' has no attribute {name!r}")
 
 
 def __dir__():

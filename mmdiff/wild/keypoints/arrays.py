@@ -21,7 +21,7 @@ import numpy as np
 
 from mmdiff.data.npz import load_npz_key, npz_keys
 from mmdiff.errors import DataError
-from mmdiff.keypoints.detections import DetectionRows, Detections
+from mmdiff.wild.keypoints.detections import DetectionRows, Detections
 
 _DEFAULT_KEYS = ("keypoints", "pose_2d", "positions_2d")
 

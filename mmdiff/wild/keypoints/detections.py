@@ -1,7 +1,7 @@
 """Every person a detector found in a video, one row per detection, before any choice is made.
 
-Readers (:mod:`mmdiff.keypoints.readers`, :mod:`mmdiff.keypoints.arrays`) turn a file into
-:class:`Detections`; :mod:`mmdiff.keypoints.tracking` picks one person per frame from it.
+Readers (:mod:`mmdiff.wild.keypoints.readers`, :mod:`mmdiff.wild.keypoints.arrays`) turn a file into
+:class:`Detections`; :mod:`mmdiff.wild.keypoints.tracking` picks one person per frame from it.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Detections:
     points: (N, P, 3) pixels x (right), y (down) and the point's confidence, in ``layout``.
     score: (N,) the person's confidence. box: (N, 4) x1, y1, x2, y2 pixels (from the file, else
     around the confident points). track: (N,) int track id from the file, -1 where it has none.
-    layout: the points' layout (see :mod:`mmdiff.keypoints.layouts`), or None to be guessed.
+    layout: the points' layout (see :mod:`mmdiff.wild.keypoints.layouts`), or None to be guessed.
     source: the file; form: what the file was read as ("AlphaPose results", ...);
     image_size: (width, height) pixels when the file says; notes: what the reader decided.
     """

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmdiff.errors import DataError
-from mmdiff.keypoints.layouts import HALPE_26
+from mmdiff.wild.keypoints.layouts import HALPE_26
 
 J32 = {"Hip": 0, "RHip": 1, "RKnee": 2, "RFoot": 3, "RToeBase": 4, "LHip": 6, "LKnee": 7,
        "LFoot": 8, "LToeBase": 9, "Thorax": 13, "Neck/Nose": 14, "Head": 15, "LShoulder": 17,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mmdiff.errors import DataError
-from mmdiff.keypoints.detections import DetectionRows, Detections
+from mmdiff.wild.keypoints.detections import DetectionRows, Detections
 
 NUM_LANDMARKS = 33
 _PEOPLE_KEYS = ("pose_landmarks", "landmarks", "landmark")

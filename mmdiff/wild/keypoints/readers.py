@@ -15,7 +15,7 @@ Formats (field names as the tools write them):
 * OpenPose ``--write_json``: one file per frame (``<name>_000000000012_keypoints.json``) with
   ``{"people": [{"person_id": [-1], "pose_keypoints_2d": [x, y, c, ...]}]}``; pass the folder
   (frame number from the file name) or one file; a JSON list of such frames is read as a video.
-* MediaPipe BlazePose landmarks: see :mod:`mmdiff.keypoints.mediapipe`.
+* MediaPipe BlazePose landmarks: see :mod:`mmdiff.wild.keypoints.mediapipe`.
 * A list of frames, each one person's points (``[[x, y(, c)], ...]`` or a flat list, or
   ``{"keypoints": ...}``): the kit's plain JSON.
 
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from mmdiff.errors import DataError
-from mmdiff.keypoints.detections import DetectionRows, Detections
-from mmdiff.keypoints.layouts import layout_from_names
+from mmdiff.wild.keypoints.detections import DetectionRows, Detections
+from mmdiff.wild.keypoints.layouts import layout_from_names
 
 
 def load_json(path: Path):
@@ -208,7 +208,7 @@ def read_plain_frames(data: list, source: Path) -> Detections:
 
 def read_json_detections(path: Path, image_size=None) -> Detections:
     """Any of the JSON forms above, recognised by its keys."""
-    from mmdiff.keypoints.mediapipe import is_mediapipe, read_mediapipe
+    from mmdiff.wild.keypoints.mediapipe import is_mediapipe, read_mediapipe
     data = load_json(path)
     if isinstance(data, dict):
         if "instance_info" in data:

@@ -4,11 +4,11 @@
     pose_2d = kp.normalized(width, height)            # (F, 17, 2) what the models take
     print("\\n".join(kp.notes))                        # what was read, chosen, filled
 
-Steps: read the file (:mod:`~mmdiff.keypoints.readers`, :mod:`~mmdiff.keypoints.arrays`,
-:mod:`~mmdiff.keypoints.mediapipe`) -> pick the layout (``auto``: from the file's joint names,
-else the point count) -> pick one person (:mod:`~mmdiff.keypoints.tracking`) -> convert to
-Human3.6M-17 (:mod:`~mmdiff.keypoints.layouts`) -> fill and flag frames and joints
-(:mod:`~mmdiff.keypoints.cleaning`).
+Steps: read the file (:mod:`~mmdiff.wild.keypoints.readers`, :mod:`~mmdiff.wild.keypoints.arrays`,
+:mod:`~mmdiff.wild.keypoints.mediapipe`) -> pick the layout (``auto``: from the file's joint names,
+else the point count) -> pick one person (:mod:`~mmdiff.wild.keypoints.tracking`) -> convert to
+Human3.6M-17 (:mod:`~mmdiff.wild.keypoints.layouts`) -> fill and flag frames and joints
+(:mod:`~mmdiff.wild.keypoints.cleaning`).
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from mmdiff.errors import DataError
-from mmdiff.keypoints.cleaning import clean
-from mmdiff.keypoints.detections import Detections
-from mmdiff.keypoints.layouts import POINTS, check_layout, guess_layout, to_h36m_points
-from mmdiff.keypoints.tracking import choose_person
+from mmdiff.wild.keypoints.cleaning import clean
+from mmdiff.wild.keypoints.detections import Detections
+from mmdiff.wild.keypoints.layouts import POINTS, check_layout, guess_layout, to_h36m_points
+from mmdiff.wild.keypoints.tracking import choose_person
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Keypoints:
     pixels: (F, 17, 2) image pixels, NaN in frames not lifted (gaps). scores: (F, 17)
     confidences as detected (1 when the file has none, NaN where not detected).
     source_layout: the file's layout. frame: (F,) frame numbers. filled_frames, gap_frames: (F,)
-    bool; interpolated_joints, low_confidence: (F, 17) bool (see :mod:`mmdiff.keypoints.cleaning`).
+    bool; interpolated_joints, low_confidence: (F, 17) bool (see :mod:`mmdiff.wild.keypoints.cleaning`).
     image_size: (width, height) when the file gives it; person: the track lifted; notes: what was
     read and decided, for the user to see."""
     pixels: np.ndarray
@@ -101,8 +101,8 @@ def _check_count(count: int, layout: str, source: str, shape) -> None:
 def read_detections(path, key: str | None = None, video: str | None = None,
                     image_size=None) -> Detections:
     """Every detection of a keypoint file or OpenPose folder (see the readers' modules)."""
-    from mmdiff.keypoints.arrays import read_array_detections
-    from mmdiff.keypoints.readers import read_json_detections, read_openpose_folder
+    from mmdiff.wild.keypoints.arrays import read_array_detections
+    from mmdiff.wild.keypoints.readers import read_json_detections, read_openpose_folder
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such keypoint file")
@@ -134,9 +134,9 @@ def read_keypoints(path, layout: str = "auto", key: str | None = None, video: st
 
     path: a detector's JSON (AlphaPose / COCO results, MMPose / RTMPose, OpenPose, MediaPipe,
         or frames of points), an OpenPose folder, an .npy / .npz array or a VideoPose3D custom npz.
-    layout: one of ``mmdiff.keypoints.LAYOUTS`` or 'auto'; key / video: which npz member / video.
+    layout: one of ``mmdiff.wild.keypoints.LAYOUTS`` or 'auto'; key / video: which npz member / video.
     person: the track to lift (default: the most confident); min_score, max_gap, max_joint_gap:
-        see :mod:`mmdiff.keypoints.cleaning`. image_size: (width, height), needed to read
+        see :mod:`mmdiff.wild.keypoints.cleaning`. image_size: (width, height), needed to read
         normalised MediaPipe landmarks.
     Raises DataError naming the file and the entry at fault."""
     det = read_detections(path, key, video, image_size)

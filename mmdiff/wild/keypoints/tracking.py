@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmdiff.errors import DataError
-from mmdiff.keypoints.detections import Detections, box_iou
+from mmdiff.wild.keypoints.detections import Detections, box_iou
 
 
 @dataclass(frozen=True)
