@@ -334,6 +334,7 @@ def test_chunked_pads_every_chunk_of_a_fixed_shape_model():
     assert torch.equal(out, x * 2 + t[:, None]) and torch.equal(small, out[:3])
 
 
+@pytest.mark.slow
 def test_compiled_denoiser_matches_eager_and_compiles_once():
     """eval.compile: the compiled tiny denoiser agrees with eager in fp32, on a batch that is not
     a multiple of the chunk (its rest eager) and on one padded to the chunk; a second
