@@ -20,7 +20,8 @@ from mmdiff.checkpoints import load_denoiser, load_lifter
 from mmdiff.config import Config
 from mmdiff.data.dataset import load_split
 from mmdiff.metrics import ActionErrors
-from mmdiff.pipeline import Pipeline, compile_for_inference
+from mmdiff.models.kernels import compile_for_inference
+from mmdiff.pipeline import Pipeline
 from mmdiff.engine.runtime import Dist, default_device
 
 

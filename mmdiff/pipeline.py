@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mmdiff.config import Config
 from mmdiff.diffusion import DEFAULT_NOISE_SCALE, DDIMSampler, gmm_noise, scaled_noise
 from mmdiff.errors import ConfigError, DataError
 from mmdiff.models.kernels import chunked
@@ -52,7 +53,7 @@ from mmdiff.skeleton import NUM_JOINTS, flip_pose
 
 __all__ = ["Pipeline", "DiffusionRefiner", "RegressionRefiner", "regression_correct",
            "flip_average", "mirror", "flip_uvxyz", "lift_uvxyz", "denoise", "refine",
-           "start_samples", "xyz_root_relative", "aggregate", "describe", "compile_for_inference"]
+           "start_samples", "xyz_root_relative", "aggregate", "describe"]
 
 
 def flip_uvxyz(x: torch.Tensor) -> torch.Tensor:
@@ -75,14 +76,15 @@ def _eval_mode(*modules):
                 m.train(mode)
 
 
-def _as_pose_2d(pose_2d, lifter) -> torch.Tensor:
-    """pose_2d as a (B, 17, 2) tensor; numpy input goes to the lifter's device."""
+def _as_pose_2d(pose_2d, lifter=None, rows: str = "B") -> torch.Tensor:
+    """pose_2d as a (rows, 17, 2) tensor, else DataError naming the shape; numpy input becomes
+    float32 on the lifter's device (the CPU without a lifter)."""
     if not isinstance(pose_2d, torch.Tensor):
         params = list(lifter.parameters()) if isinstance(lifter, torch.nn.Module) else []
         device = params[0].device if params else None
         pose_2d = torch.as_tensor(np.asarray(pose_2d, dtype=np.float32), device=device)
     if pose_2d.ndim != 3 or tuple(pose_2d.shape[1:]) != (NUM_JOINTS, 2):
-        raise DataError(f"pose_2d: expected (B, {NUM_JOINTS}, 2) normalised 2D joints, "
+        raise DataError(f"pose_2d: expected ({rows}, {NUM_JOINTS}, 2) normalised 2D joints, "
                         f"found {tuple(pose_2d.shape)}")
     return pose_2d
 
@@ -109,23 +111,6 @@ def denoise(denoiser, x_t: torch.Tensor, pose_2d: torch.Tensor, t: torch.Tensor,
     """
     with autocast(x_t.device, precision):
         return chunked(denoiser, x_t, pose_2d, t).float()
-
-
-def compile_for_inference(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` compiled in place with ``torch.compile`` for inference (``eval.compile``,
-    ``--compile``), and returned. Opt-in: the first forward pass compiles (about a minute on a
-    CPU, again for a new precision), after which the forward runs faster than eager (``mmdiff
-    bench --reference DIR --compile`` measures by how much). On a CPU every chunk of
-    :func:`denoise` is padded to one size or, when much smaller, run eager, so that one graph
-    serves every batch; elsewhere shapes are left to ``torch.compile`` (dynamic after a second
-    size). For inference only: a compiled training step is no faster. Compiling twice does
-    nothing."""
-    if getattr(model, "compiled_for_inference", False):
-        return model
-    cpu = next(model.parameters()).device.type == "cpu"
-    model.compile(dynamic=False if cpu else None)
-    model.compiled_for_inference, model.fixed_chunks = True, cpu
-    return model
 
 
 def refine(denoiser, sampler: DDIMSampler, x_T: torch.Tensor, pose_2d: torch.Tensor,
@@ -277,8 +262,7 @@ def describe(pipe: "Pipeline") -> str:
     hypotheses (mean), flip TTA"."""
     r = pipe.refiner
     if r is None:
-        what = "lifter alone" + (", flip TTA" if pipe.flip and pipe.lifter_tta else ", no TTA")
-        return what
+        return "lifter alone" + (", flip TTA" if pipe.flip and pipe.lifter_tta else ", no TTA")
     if isinstance(r, RegressionRefiner):
         what = f"lifter + regressor at t = {r.t}"
     else:
@@ -340,7 +324,6 @@ class Pipeline:
     def paper(cls, lifter, denoiser=None, **fields) -> "Pipeline":
         """The paper's pipeline (the defaults of :class:`mmdiff.config.Config`: DDIM 2 of 12 over
         the linear 51-step schedule, eta 0, flip TTA, one hypothesis), ``fields`` replaced."""
-        from mmdiff.config import Config
         return dataclasses.replace(cls.from_config(Config(), lifter, denoiser), **fields)
 
     @property
@@ -400,10 +383,7 @@ class Pipeline:
             next(self.lifter.parameters()).device
         for net in self.networks:
             net.to(device)
-        pose_2d = torch.as_tensor(np.asarray(pose_2d, dtype=np.float32))
-        if pose_2d.ndim != 3 or tuple(pose_2d.shape[1:]) != (NUM_JOINTS, 2):
-            raise DataError(f"pose_2d: expected (N, {NUM_JOINTS}, 2) normalised 2D joints, "
-                            f"found {tuple(pose_2d.shape)}")
+        pose_2d = _as_pose_2d(np.asarray(pose_2d, dtype=np.float32), rows="N")  # on the CPU
         out = []
         for i in tqdm(range(0, len(pose_2d), self.batch_size), desc=desc,
                       disable=not progress, leave=False):

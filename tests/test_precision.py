@@ -339,7 +339,8 @@ def test_compiled_denoiser_matches_eager_and_compiles_once():
     """eval.compile: the compiled tiny denoiser agrees with eager in fp32, on a batch that is not
     a multiple of the chunk (its rest eager) and on one padded to the chunk; a second
     compile_for_inference is a no-op."""
-    from mmdiff.pipeline import compile_for_inference, denoise
+    from mmdiff.models.kernels import compile_for_inference
+    from mmdiff.pipeline import denoise
     from mmdiff.models import DenoiserConfig, build_denoiser
     torch.manual_seed(0)
     model = build_denoiser(DenoiserConfig(hid_dim=16, emd_dim=16, num_layers=1, n_head=2)).eval()

@@ -18,7 +18,8 @@ import torch
 
 from mmdiff.bench.timing import alternate_many, training_step_fn
 from mmdiff.errors import ConfigError
-from mmdiff.pipeline import Pipeline, compile_for_inference, denoise
+from mmdiff.models.kernels import compile_for_inference
+from mmdiff.pipeline import Pipeline, denoise
 from mmdiff.engine.precision import autocast
 from mmdiff.models.mmdiff import cross_channel_edges
 from mmdiff.skeleton import EDGES_17
@@ -64,7 +65,7 @@ def reference_rows(path, lifter, denoiser, x_t, pose_2d, t, target, repeats: int
     networks driven by the kit's pipeline), and per precision the largest |reference - kit| of
     the lifter and denoiser outputs. The variants of a row run in turn after a warm-up each.
     With ``compiled`` one more column, "<last precision> compiled": a copy of the denoiser
-    compiled for inference (:func:`mmdiff.pipeline.compile_for_inference`), timed in the
+    compiled for inference (:func:`mmdiff.models.kernels.compile_for_inference`), timed in the
     denoiser forward and predict rows (nan in the others: the training step is eager).
     """
     RefGraFormer, DiffModel, adj_from_edges = load_reference(path)

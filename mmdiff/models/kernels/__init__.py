@@ -46,7 +46,8 @@ from mmdiff.models.kernels.autocast import LOW, compute_dtype
 from mmdiff.models.kernels.dropout_masks import FastDropout, dropout, dropout_mask, random_ints
 from mmdiff.models.kernels.graph import (FastChebConv, FastLearnableGraphConv, FastNodeLinear,
                                          cheb_conv, node_linear)
-from mmdiff.models.kernels.node_attention import CPU_CHUNK, FastMultiHeadAttention, chunked
+from mmdiff.models.kernels.node_attention import (CPU_CHUNK, FastMultiHeadAttention, chunked,
+                                                  compile_for_inference)
 from mmdiff.models.kernels.norm import FastLayerNorm, layer_norm
 
 #: plain layer class -> its fast form
