@@ -3,6 +3,8 @@ precisions side by side, and the peak memory of a training step (the default rep
 ``mmdiff bench``)."""
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from mmdiff.bench.timing import (Row, alternate_many, make_inputs, peak_memory,
@@ -52,15 +54,10 @@ def bench_device(device: torch.device, batch: int, repeats: int, kind: str = "mm
     denoiser.eval()
     for flip in (False, True):
         rows.append(timed(f"predict, {'flip' if flip else 'no flip'}",
-                          lambda p: _call(Pipeline.paper(lifter, denoiser, flip=flip,
-                                                         precision=p).sample_batch, pose_2d),
+                          lambda p: partial(Pipeline.paper(lifter, denoiser, flip=flip,
+                                                           precision=p).sample_batch, pose_2d),
                           "lifter + DDIM 2 of 12" + (" x2 (flip TTA)" if flip else "")))
     return rows, peaks
-
-
-def _call(fn, *args):
-    """A callable of no arguments that runs ``fn(*args)`` (a timed row's body)."""
-    return lambda: fn(*args)
 
 
 def format_report(device: torch.device, batch: int, rows: list[Row], peaks) -> str:
