@@ -37,9 +37,9 @@ import torch
 import torch.nn as nn
 
 from mmdiff.engine.atomic import write_atomic
+from mmdiff.engine.runtime import default_device
 from mmdiff.errors import CheckpointError, ConfigError
 from mmdiff.models import GraFormer, build_denoiser, build_lifter
-from mmdiff.engine.runtime import default_device
 
 FORMAT = "mmdiff"
 FORMAT_VERSION = 1

@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     _eval_options(p)
     p.add_argument("--ckpt", default=None, help="denoiser checkpoint (default <exp>/<doc>/best.pth)")
     p.add_argument("--span", type=int, default=None,
-                   help="the leading timesteps the DDIM steps are spread over (config: sampler.span)")
+                   help="the leading timesteps the DDIM steps are spread over "
+                        "(config: sampler.span)")
     p.add_argument("--eta", type=float, default=None,
                    help="DDIM eta, 0 = deterministic (config: sampler.eta)")
     p.add_argument("--csv", default=None, help="CSV output (default <exp>/<doc>/eval.csv)")

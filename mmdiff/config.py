@@ -1,8 +1,8 @@
 """Experiment configuration: YAML files loaded into typed dataclasses, unknown keys rejected.
 
 A config has one dataclass per section (``data``, ``lifter``, ``model``, ``diffusion``, ``train``,
-``lifter_train``, ``optim``, ``sampler``, ``eval``); ``lifter`` and ``model`` are the models' own config
-dataclasses (:class:`~mmdiff.models.GraFormerConfig` plus the checkpoint path, and
+``lifter_train``, ``optim``, ``sampler``, ``eval``); ``lifter`` and ``model`` are the models' own
+config dataclasses (:class:`~mmdiff.models.GraFormerConfig` plus the checkpoint path, and
 :class:`~mmdiff.models.DenoiserConfig`). Every field has a typed default and a comment saying what
 it means; the paper's settings are the defaults of ``configs/cpn.yml``. A YAML file names only the
 sections and keys it sets; a file may start from another with ``base: other.yml`` and override
@@ -28,11 +28,11 @@ from typing import Any, Mapping
 
 import yaml
 
+from mmdiff.engine.precision import check_precision
+from mmdiff.engine.typed import apply, nest
 from mmdiff.errors import ConfigError
 from mmdiff.models.common import DenoiserConfig
 from mmdiff.models.graformer import GraFormerConfig
-from mmdiff.engine.precision import check_precision
-from mmdiff.engine.typed import apply, nest
 
 PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -94,8 +94,8 @@ class TrainConfig:
     keep_every: int = 1  # keep ckpt_<epoch>.pth every n epochs (0 = only ckpt.pth and best.pth)
     log_every: int = 100  # write a log line every n steps
     precision: str = "fp32"  # "fp32" (exact, the reference's), "bf16" (autocast, fp32 master
-    #                          weights, optimiser state, loss; mmdiff.engine.precision) or "fp16" (CUDA,
-    #                          with a gradient scaler); the lifter's training uses it too
+    #                          weights, optimiser state, loss; mmdiff.engine.precision) or "fp16"
+    #                          (CUDA, with a gradient scaler); the lifter's training uses it too
 
     def __post_init__(self):
         check_precision(self.precision, key="train.precision")
@@ -119,7 +119,8 @@ class OptimConfig:
     lr: float = 1e-3  # initial learning rate
     lr_decay_every: int = 60  # epochs between decays of lr0 by lr_gamma ...
     lr_decay_shift: int = 1  # ... 1: the reference's (epochs 0..60 at lr0, decays after epoch
-    #                          60, 120, ...); 0: lr0 * gamma ** (epoch // every) (mmdiff.train.optim)
+    #                          60, 120, ...); 0: lr0 * gamma ** (epoch // every)
+    #                          (mmdiff.train.optim)
     lr_gamma: float = 0.9  # decay factor
     weight_decay: float = 0.0  # L2 penalty
     amsgrad: bool = False  # Adam's AMSGrad variant
@@ -130,7 +131,8 @@ class OptimConfig:
 @dataclass
 class SamplerConfig:
     """The DDIM sampler of the evaluation pipeline, field for field the arguments of
-    :class:`mmdiff.diffusion.DDIMSampler` (``DDIMSampler.from_config(cfg.diffusion, cfg.sampler)``)."""
+    :class:`mmdiff.diffusion.DDIMSampler`
+    (``DDIMSampler.from_config(cfg.diffusion, cfg.sampler)``)."""
     steps: int = 2  # DDIM steps taken, i.e. timesteps visited (the reference's test_timesteps)
     span: int = 12  # the leading timesteps they are spread over: 2 of 12 visits t = 6, then 0
     skip: str = "uniform"  # spacing of the visited timesteps: "uniform" or "quad"

@@ -28,8 +28,8 @@ from mmdiff.checkpoints import (load_denoiser, load_lifter, model_from_checkpoin
                                 read_checkpoint, save_checkpoint)
 from mmdiff.config import Config, load_config
 from mmdiff.data.dataset import load_split
-from mmdiff.evaluate import evaluate_models, write_metrics_json
 from mmdiff.engine.runtime import default_device
+from mmdiff.evaluate import evaluate_models, write_metrics_json
 from mmdiff.train import fit, fit_lifter
 
 

@@ -19,10 +19,10 @@ import torch
 from mmdiff.checkpoints import load_denoiser, load_lifter
 from mmdiff.config import Config
 from mmdiff.data.dataset import load_split
+from mmdiff.engine.runtime import Dist, default_device
 from mmdiff.metrics import ActionErrors
 from mmdiff.models.kernels import compile_for_inference
 from mmdiff.pipeline import Pipeline
-from mmdiff.engine.runtime import Dist, default_device
 
 
 def action_errors(pred: np.ndarray, samples, cfg: Config | None = None) -> ActionErrors:

@@ -29,8 +29,8 @@ joint by its weight (DiffPose). This is the forward process's noise level at t_s
 reference's start, so zero noise gives the reference back. The mirrored run of hypothesis s
 starts from the mirror image of x_T^(s). :meth:`Pipeline.predict` returns the mean over
 hypotheses (:func:`aggregate`); :meth:`Pipeline.sample` returns them all
-(:func:`mmdiff.course.analysis.oracle_best_of_n` picks the one closest to the ground truth: an ORACLE for
-analysis, never a prediction).
+(:func:`mmdiff.course.analysis.oracle_best_of_n` picks the one closest to the ground truth: an
+ORACLE for analysis, never a prediction).
 
 Symbols: pose_2d = x^{2D} (the condition c), lifted = the GraFormer prior, uvxyz = x_T,
 S = hypotheses, eps^(s) = starting noise, alpha-bar as in :mod:`mmdiff.diffusion`.
@@ -46,9 +46,9 @@ import torch
 
 from mmdiff.config import Config
 from mmdiff.diffusion import DEFAULT_NOISE_SCALE, DDIMSampler, gmm_noise, scaled_noise
+from mmdiff.engine.precision import autocast, check_precision
 from mmdiff.errors import ConfigError, DataError
 from mmdiff.models.kernels import chunked
-from mmdiff.engine.precision import autocast, check_precision
 from mmdiff.skeleton import NUM_JOINTS, flip_pose
 
 __all__ = ["Pipeline", "DiffusionRefiner", "RegressionRefiner", "regression_correct",
@@ -93,7 +93,8 @@ def lift_uvxyz(lifter, pose_2d: torch.Tensor, precision: str = "fp32") -> torch.
     """The reference's starting point: concat(2D, root-centred lifter(2D)).
 
     pose_2d: (B, 17, 2) normalised. Returns uvxyz (B, 17, 5), xyz in metres, root-relative.
-    ``precision``: the lifter's forward pass (:mod:`mmdiff.engine.precision`); the output is float32.
+    ``precision``: the lifter's forward pass (:mod:`mmdiff.engine.precision`); the output is
+    float32.
     """
     with autocast(pose_2d.device, precision):
         lifted = lifter(pose_2d).float()                                 # (B, 17, 3)
@@ -175,7 +176,8 @@ class DiffusionRefiner:
         self.network, self.sampler = denoiser, sampler
         self.noise_scale, self.start_noise = tuple(noise_scale), start_noise
 
-    def starts(self, uvxyz: torch.Tensor, hypotheses: int, generator=None, gmm=None) -> torch.Tensor:
+    def starts(self, uvxyz: torch.Tensor, hypotheses: int, generator=None,
+               gmm=None) -> torch.Tensor:
         """x_T of every hypothesis: uvxyz (B, 17, 5) -> (S*B, 17, 5), hypothesis-major."""
         noisy = self.start_noise if self.start_noise is not None else hypotheses > 1
         if noisy:
@@ -208,7 +210,8 @@ class RegressionRefiner:
         trained and called there, so it sees the embedding the diffusion model would see first."""
         return int(DDIMSampler.from_config(cfg.diffusion, cfg.sampler).timesteps()[0])
 
-    def starts(self, uvxyz: torch.Tensor, hypotheses: int, generator=None, gmm=None) -> torch.Tensor:
+    def starts(self, uvxyz: torch.Tensor, hypotheses: int, generator=None,
+               gmm=None) -> torch.Tensor:
         if hypotheses != 1:
             raise ConfigError(f"eval.hypotheses: a regressor gives one answer, found {hypotheses}")
         return uvxyz
@@ -250,8 +253,8 @@ def flip_average(run, *inputs: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------- the pipeline
 
 def aggregate(hypotheses):
-    """The prediction from S hypotheses: their mean. (S, ..., 17, 3) tensor or numpy -> (..., 17, 3),
-    the same type (NaN stays NaN)."""
+    """The prediction from S hypotheses: their mean. (S, ..., 17, 3) tensor or numpy ->
+    (..., 17, 3), the same type (NaN stays NaN)."""
     if isinstance(hypotheses, np.ndarray):
         return aggregate(torch.from_numpy(hypotheses)).numpy()
     return hypotheses.mean(dim=0)
@@ -314,7 +317,8 @@ class Pipeline:
         if denoiser is not None and cfg.train.objective == "regression":
             refiner = RegressionRefiner(denoiser, RegressionRefiner.timestep(cfg))
         elif denoiser is not None:
-            refiner = DiffusionRefiner(denoiser, DDIMSampler.from_config(cfg.diffusion, cfg.sampler),
+            refiner = DiffusionRefiner(denoiser,
+                                       DDIMSampler.from_config(cfg.diffusion, cfg.sampler),
                                        tuple(cfg.diffusion.noise_scale))
         return cls(lifter, refiner, flip=e.flip, lifter_tta=e.lifter_tta,
                    hypotheses=e.hypotheses, precision=e.precision, batch_size=e.batch_size,

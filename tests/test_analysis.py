@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmdiff.course.analysis import (axis_errors, lifter_rms_vs_noise, matching_timestep,
-                             projection_shift_px, reflect_in_depth, spread_calibration,
-                             start_sweep, trajectory_errors, trajectory_poses)
 from mmdiff.config import DiffusionConfig
+from mmdiff.course.analysis import (axis_errors, lifter_rms_vs_noise, matching_timestep,
+                                    projection_shift_px, reflect_in_depth, spread_calibration,
+                                    start_sweep, trajectory_errors, trajectory_poses)
 from mmdiff.diffusion import BetaSchedule, DDIMSampler
 from mmdiff.errors import DataError
 from mmdiff.pipeline import Pipeline

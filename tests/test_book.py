@@ -1,4 +1,5 @@
-"""mmdiff.course.book: executed notebooks made static (plotly outputs and widget figures as HTML)."""
+"""mmdiff.course.book: executed notebooks made static (plotly outputs and widget figures
+as HTML)."""
 from __future__ import annotations
 
 import base64

@@ -16,9 +16,9 @@ import torch
 from mmdiff.checkpoints import save_checkpoint
 from mmdiff.cli import main
 from mmdiff.data.h36m import ACTIONS
-from mmdiff.wild.keypoints import BODY25_TO_COCO
 from mmdiff.models.graformer import GraFormer, GraFormerConfig
 from mmdiff.models.mmdiff import DenoiserConfig, MMDiffDenoiser
+from mmdiff.wild.keypoints import BODY25_TO_COCO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import REPO  # noqa: E402

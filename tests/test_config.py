@@ -18,8 +18,10 @@ def test_paper_settings_in_cpn_and_gt():
     cfg = load_config("cpn")
     assert (cfg.model.hid_dim, cfg.model.num_layers, cfg.model.n_head) == (96, 5, 4)
     assert cfg.model.dropout == 0.25 and cfg.train.ema_rate == 0.999
-    assert (cfg.diffusion.beta_start, cfg.diffusion.beta_end, cfg.diffusion.num_timesteps) == (1e-4, 1e-3, 51)
-    assert (cfg.sampler.steps, cfg.sampler.span, cfg.sampler.eta, cfg.sampler.skip) == (2, 12, 0.0, "uniform")
+    assert (cfg.diffusion.beta_start, cfg.diffusion.beta_end,
+            cfg.diffusion.num_timesteps) == (1e-4, 1e-3, 51)
+    assert (cfg.sampler.steps, cfg.sampler.span, cfg.sampler.eta,
+            cfg.sampler.skip) == (2, 12, 0.0, "uniform")
     assert (cfg.train.batch_size, cfg.optim.lr, cfg.optim.lr_gamma, cfg.optim.lr_decay_every) == (1024, 1e-3, 0.9, 60)
     assert cfg.optim.grad_clip == 1.0 and cfg.data.flip_aug
     assert cfg.diffusion.noise_scale == [0.1, 0.1, 1.0, 1.0, 1.0]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from mmdiff.errors import DataError
-from mmdiff.wild.keypoints import (BODY25_TO_COCO, COCO_17, HALPE_26, coco_to_h36m, face_cluster_ratio,
-                              guess_layout, halpe_to_h36m, mediapipe_to_coco, openpose_to_coco,
-                              to_h36m, to_h36m_points)
-from mmdiff.wild.keypoints.layouts import MEDIAPIPE_33, POINTS, layout_from_names
 from mmdiff.skeleton import NAMES_17
+from mmdiff.wild.keypoints import (BODY25_TO_COCO, COCO_17, HALPE_26, coco_to_h36m,
+                                   face_cluster_ratio, guess_layout, halpe_to_h36m,
+                                   mediapipe_to_coco, openpose_to_coco, to_h36m, to_h36m_points)
+from mmdiff.wild.keypoints.layouts import MEDIAPIPE_33, POINTS, layout_from_names
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _keypoint_files import HALPE_PERSON, coco_frames  # noqa: E402

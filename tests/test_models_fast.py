@@ -9,13 +9,13 @@ import pytest
 import torch
 import torch.nn as nn
 
+from mmdiff.engine.precision import autocast
 from mmdiff.errors import ConfigError
 from mmdiff.models import (ChebConv, DenoiserConfig, LayerNorm, LearnableGraphFFN,
                            MultiHeadAttention, NodeLinear, accelerate, adjacency_from_edges,
                            build_denoiser, build_lifter, cross_channel_edges)
 from mmdiff.models.graph import LearnableGraphConv
 from mmdiff.models.kernels import FAST, FastDropout
-from mmdiff.engine.precision import autocast
 
 B, N, C = 6, 34, 32
 

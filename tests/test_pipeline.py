@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from mmdiff.config import Config, DiffusionConfig
+from mmdiff.course.analysis import oracle_best_of_n
 from mmdiff.diffusion import BetaSchedule, DDIMSampler
 from mmdiff.errors import ConfigError, DataError
-from mmdiff.course.analysis import oracle_best_of_n
 from mmdiff.pipeline import (DiffusionRefiner, Pipeline, aggregate, flip_uvxyz, lift_uvxyz, refine,
                              start_samples)
 from mmdiff.skeleton import flip_pose

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from mmdiff.errors import DataError
-from mmdiff.wild.plausibility import STEADY, bone_variation, limb_ratios, plausibility_report
 from mmdiff.skeleton import EDGES_17
+from mmdiff.wild.plausibility import STEADY, bone_variation, limb_ratios, plausibility_report
 
 
 def rigid_sequence(rng, F=20):

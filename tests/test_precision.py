@@ -12,13 +12,13 @@ import torch
 
 from mmdiff.checkpoints import load_denoiser, load_lifter, read_checkpoint
 from mmdiff.config import load_config
+from mmdiff.engine.precision import autocast, check_precision, make_scaler, optimizer_step
 from mmdiff.errors import ConfigError
-from mmdiff.pipeline import Pipeline
 from mmdiff.models import (ChebConv, LearnableGraphFFN, MultiHeadAttention, NodeLinear, accelerate,
                            kernels)
 from mmdiff.models.graph import LearnableGraphConv
 from mmdiff.models.kernels.norm import _fused_layer_norm, _UnbiasedLayerNorm
-from mmdiff.engine.precision import autocast, check_precision, make_scaler, optimizer_step
+from mmdiff.pipeline import Pipeline
 from mmdiff.train import fit
 
 from conftest import REFERENCE_FIXTURE
@@ -339,9 +339,9 @@ def test_compiled_denoiser_matches_eager_and_compiles_once():
     """eval.compile: the compiled tiny denoiser agrees with eager in fp32, on a batch that is not
     a multiple of the chunk (its rest eager) and on one padded to the chunk; a second
     compile_for_inference is a no-op."""
+    from mmdiff.models import DenoiserConfig, build_denoiser
     from mmdiff.models.kernels import compile_for_inference
     from mmdiff.pipeline import denoise
-    from mmdiff.models import DenoiserConfig, build_denoiser
     torch.manual_seed(0)
     model = build_denoiser(DenoiserConfig(hid_dim=16, emd_dim=16, num_layers=1, n_head=2)).eval()
     g = torch.Generator().manual_seed(0)

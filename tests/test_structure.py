@@ -112,7 +112,8 @@ def test_every_module_imports(name):
 
 def test_lazy_top_level_names():
     out = subprocess.run([sys.executable, "-c", "import mmdiff; print(mmdiff.engine.__name__, "
-                          "mmdiff.viz.__name__, mmdiff.Pipeline.__name__, mmdiff.default_device())"],
+                          "mmdiff.viz.__name__, mmdiff.Pipeline.__name__, "
+                          "mmdiff.default_device())"],
                          capture_output=True, text=True, check=True).stdout.split()
     assert out[:3] == ["mmdiff.engine", "mmdiff.viz", "Pipeline"] and out[3] in ("cpu", "cuda")
 

@@ -160,7 +160,8 @@ def test_side_by_side_mixed_joint_counts(rng):
 
 
 def test_side_by_side_refits_its_cube_when_the_pose_moves(poses):
-    """A pose far from the first is not cropped after update (the rank slider moves to far poses)."""
+    """A pose far from the first is not cropped after update (the rank slider moves to far
+    poses)."""
     p3 = poses[0]
     view = viz.poses_side_by_side({"GT": p3, "lifter": p3})
     eye = view.fig.layout.scene.camera.eye.y

@@ -115,5 +115,5 @@ def test_committed_sample_lifted_by_the_demo_weights_has_steady_bones():
                         load_denoiser(DEMO / "mmdiff.pth", device="cpu"), width=1000, height=1000,
                         device="cpu")
     assert pred.keypoints.source_layout == "halpe26" and pred.keypoints.person == 0
-    assert pred.report.median <= 0.12                                        # the demo weights' bound
+    assert pred.report.median <= 0.12                                    # the demo weights' bound
     assert pred.keypoints.filled_frames.sum() == 7 and pred.report.lifted == 300

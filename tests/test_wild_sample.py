@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmdiff.wild.keypoints.halpe import halpe_from_h36m
 from mmdiff.data.synthetic import make_sequence
-from mmdiff.wild.sample import ALL_MISSING, MAIN_MISSING, make_alphapose_sample
 from mmdiff.wild.keypoints import HALPE_26
+from mmdiff.wild.keypoints.halpe import halpe_from_h36m
+from mmdiff.wild.sample import ALL_MISSING, MAIN_MISSING, make_alphapose_sample
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "alphapose_halpe26.json"
 

@@ -28,9 +28,9 @@ peak resident set (VmHWM, reset through /proc/self/clear_refs where Linux allows
 ``--reference DIR`` (:mod:`~mmdiff.bench.reference`) prints only the side-by-side table: the
 reference's own speed depends on what ran before it in the process, so it starts from a fresh
 one. ``--kernels`` (:mod:`~mmdiff.bench.kernels`) prints the kernel table and the allocator's
-page faults. ``--ablate`` (:mod:`~mmdiff.bench.ablate`) times the training step (bf16 unless ``--precision``
-says otherwise) of the fast model against the same model with one kind of fast layer left plain
-(:func:`mmdiff.models.accelerate` with that kind left out), kind by kind.
+page faults. ``--ablate`` (:mod:`~mmdiff.bench.ablate`) times the training step (bf16 unless
+``--precision`` says otherwise) of the fast model against the same model with one kind of fast
+layer left plain (:func:`mmdiff.models.accelerate` with that kind left out), kind by kind.
 
 ``--write [PATH]`` (:mod:`~mmdiff.bench.results`) appends what was printed to a markdown results
 file (default ``benchmarks/RESULTS.md``) under a heading with the command line, the date, the
@@ -45,8 +45,8 @@ import torch
 
 from mmdiff.bench import results
 from mmdiff.engine.cpu import keep_freed_memory, set_threads
-from mmdiff.errors import MmdiffError
 from mmdiff.engine.precision import check_precision
+from mmdiff.errors import MmdiffError
 
 
 def _devices(arg: str, ap: argparse.ArgumentParser) -> list[torch.device]:

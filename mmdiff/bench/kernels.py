@@ -21,11 +21,11 @@ import copy
 import torch
 import torch.nn as nn
 
+from mmdiff.engine.precision import autocast
 from mmdiff.models import (ChebConv, LayerNorm, LearnableGraphFFN, MultiHeadAttention, NodeLinear,
                            accelerate, adjacency_from_edges, build_denoiser, cross_channel_edges)
 from mmdiff.models.graph import LearnableGraphConv
 from mmdiff.models.kernels import chunked
-from mmdiff.engine.precision import autocast
 
 B, N, C = 1024, 34, 96          # poses, cross-channel nodes, features: the released size
 

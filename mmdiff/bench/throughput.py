@@ -9,9 +9,9 @@ import torch
 
 from mmdiff.bench.timing import (Row, alternate_many, make_inputs, peak_memory,
                                  training_step_fn)
-from mmdiff.pipeline import Pipeline, denoise
-from mmdiff.models import DenoiserConfig, build_denoiser, build_lifter
 from mmdiff.engine.precision import autocast
+from mmdiff.models import DenoiserConfig, build_denoiser, build_lifter
+from mmdiff.pipeline import Pipeline, denoise
 
 
 def released_models(device: torch.device, kind: str = "mmdiff"):

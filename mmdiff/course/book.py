@@ -1,4 +1,5 @@
-"""The course as static HTML pages with their figures: ``make book`` (``python -m mmdiff.course.book``).
+"""The course as static HTML pages with their figures: ``make book``
+(``python -m mmdiff.course.book``).
 
     python -m mmdiff.course.book                       # every notebook, full mode, into book/
     python -m mmdiff.course.book --fast notebooks/06_reverse_process.ipynb --out /tmp/book
@@ -163,7 +164,8 @@ def build(notebooks, out: str | Path = "book", fast: bool = False, log=print) ->
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mmdiff.course.book", description=__doc__.splitlines()[0])
+    summary = " ".join(__doc__.split("\n\n")[0].split())   # the first paragraph, on one line
+    p = argparse.ArgumentParser(prog="python -m mmdiff.course.book", description=summary)
     p.add_argument("notebooks", nargs="*", help="default: notebooks/*.ipynb")
     p.add_argument("--out", default="book")
     p.add_argument("--fast", action="store_true", help="MMDIFF_FAST=1: small budgets")

@@ -1,11 +1,14 @@
 """Keep committed notebooks small, diffable and meaningful for nbval.
 
-    python -m mmdiff.course.notebook_hygiene notebooks/*.ipynb            # strip in place (make clean-notebooks)
-    python -m mmdiff.course.notebook_hygiene --check notebooks/*.ipynb    # exit 1 if a file would change
+    python -m mmdiff.course.notebook_hygiene notebooks/*.ipynb
+                                       # strip in place (make clean-notebooks)
+    python -m mmdiff.course.notebook_hygiene --check notebooks/*.ipynb
+                                       # exit 1 if a file would change
     python -m mmdiff.course.notebook_hygiene --execute notebooks/03_forward_noising.ipynb
                                        # re-run with MMDIFF_FAST=1, then strip (refreshes the
                                        # outputs that `# NBVAL_CHECK_OUTPUT` cells are checked against)
-    python -m mmdiff.course.notebook_hygiene --lint notebooks/*.ipynb     # list cells too long to read
+    python -m mmdiff.course.notebook_hygiene --lint notebooks/*.ipynb
+                                       # list cells too long to read
 
 What is removed: widget and figure outputs (anything richer than plain text: a plotly
 FigureWidget embeds megabytes of JavaScript and changing ids), the notebook's widget-state

@@ -30,8 +30,8 @@ from torch.utils.data import Dataset
 from mmdiff.camera import cameras_for, normalize_screen_coordinates, world_to_camera
 from mmdiff.data.h36m import ACTIONS, action_base, load_positions_2d, load_positions_3d
 from mmdiff.diffusion.noise import pick_kernels
-from mmdiff.errors import DataError
 from mmdiff.engine.runtime import mix_keys, uniforms
+from mmdiff.errors import DataError
 from mmdiff.skeleton import NUM_JOINTS, flip_permutation, flip_pose, reduce_32_to_17
 
 
@@ -233,8 +233,8 @@ def load_split(data, split: str) -> PoseSamples:
 def item_uniforms(seed: int, epoch: int, index, num: int) -> np.ndarray:
     """Counter-based uniforms in [0, 1): (B,) item indices -> (B, num) float64.
 
-    Draw j of item i depends only on (seed, epoch, i, j) (:func:`mmdiff.engine.runtime.mix_keys`), so a
-    batch, a single item, any worker split or a resumed run all see the same numbers.
+    Draw j of item i depends only on (seed, epoch, i, j) (:func:`mmdiff.engine.runtime.mix_keys`),
+    so a batch, a single item, any worker split or a resumed run all see the same numbers.
     """
     return uniforms(mix_keys(seed, epoch, np.asarray(index, dtype=np.int64)), num)   # (B, num)
 

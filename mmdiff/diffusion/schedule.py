@@ -53,7 +53,8 @@ class BetaSchedule:
     def linear(cls, beta_start: float, beta_end: float, num_timesteps: int, **kw) -> "BetaSchedule":
         """beta_t evenly spaced from beta_start to beta_end (the MMDiff setting: 1e-4, 1e-3, 51)."""
         _check_range(beta_start, beta_end, num_timesteps, "linear")
-        return cls(np.linspace(beta_start, beta_end, num_timesteps, dtype=np.float64), "linear", **kw)
+        return cls(np.linspace(beta_start, beta_end, num_timesteps, dtype=np.float64), "linear",
+                   **kw)
 
     @classmethod
     def quad(cls, beta_start: float, beta_end: float, num_timesteps: int, **kw) -> "BetaSchedule":
@@ -72,10 +73,12 @@ class BetaSchedule:
     def jsd(cls, num_timesteps: int, **kw) -> "BetaSchedule":
         """beta_t = 1 / (T - t): 1/T, 1/(T-1), ..., 1. alpha-bar_{T-1} is 0 (pure noise)."""
         _check_range(0.5, 0.5, num_timesteps, "jsd")
-        return cls(1.0 / np.linspace(num_timesteps, 1, num_timesteps, dtype=np.float64), "jsd", **kw)
+        return cls(1.0 / np.linspace(num_timesteps, 1, num_timesteps, dtype=np.float64), "jsd",
+                   **kw)
 
     @classmethod
-    def sigmoid(cls, beta_start: float, beta_end: float, num_timesteps: int, **kw) -> "BetaSchedule":
+    def sigmoid(cls, beta_start: float, beta_end: float, num_timesteps: int,
+                **kw) -> "BetaSchedule":
         """beta_t = beta_start + (beta_end - beta_start) * sigmoid(linspace(-6, 6, T))."""
         _check_range(beta_start, beta_end, num_timesteps, "sigmoid")
         s = 1.0 / (1.0 + np.exp(-np.linspace(-6.0, 6.0, num_timesteps, dtype=np.float64)))

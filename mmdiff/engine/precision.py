@@ -19,8 +19,8 @@ fp16    the same with float16 and a gradient scaler (``torch.amp.GradScaler``); 
 What stays float32 and where: the kernels of :mod:`mmdiff.models.kernels` follow autocast
 (:func:`~mmdiff.models.kernels.compute_dtype`) and compute layer-norm statistics in float32; the
 models' input embeddings and read-out layers (3 output channels) run in float32 (blocks under
-``torch.autocast(..., enabled=False)`` in their forward); the losses and the DDIM sampler's arithmetic see float32 tensors (inference
-casts the networks' outputs up, :mod:`mmdiff.pipeline`).
+``torch.autocast(..., enabled=False)`` in their forward); the losses and the DDIM sampler's
+arithmetic see float32 tensors (inference casts the networks' outputs up, :mod:`mmdiff.pipeline`).
 
 bf16 keeps 8 significant bits (about 3 decimal digits): speed-ups come from the bf16 matrix units
 of recent CPUs (AVX512-BF16 / AMX) and GPUs. ``mmdiff bench --precision bf16`` measures them.

@@ -18,10 +18,10 @@ import json
 import time
 from pathlib import Path
 
-from mmdiff.engine.atomic import write_atomic
 from mmdiff.checkpoints import load_denoiser, load_lifter
 from mmdiff.config import RENAMED, Config, load_config
 from mmdiff.data.dataset import load_split
+from mmdiff.engine.atomic import write_atomic
 from mmdiff.errors import ConfigError, DataError
 from mmdiff.evaluate import evaluate_models
 from mmdiff.study.grid import Arm, Study

@@ -5,8 +5,9 @@
 
 Read top to bottom: the losses (with the denoiser's random draws and the choice of objective),
 then the two entry points. The loop both share is :mod:`mmdiff.train.loop`; run folders, resume and
-stop signals are in :mod:`mmdiff.train.runs`, the EMA in :mod:`mmdiff.train.ema`, optimisers and the lr
-schedule in :mod:`mmdiff.train.optim`, devices, seeds and processes in :mod:`mmdiff.engine.runtime`.
+stop signals are in :mod:`mmdiff.train.runs`, the EMA in :mod:`mmdiff.train.ema`, optimisers and the
+lr schedule in :mod:`mmdiff.train.optim`, devices, seeds and processes in
+:mod:`mmdiff.engine.runtime`.
 
 Exact repeatability. All randomness is derived from ``(train.seed, epoch, batch)``:
 - data order: ``DistributedSampler(seed, epoch)`` (also with one process);
@@ -28,13 +29,13 @@ import torch
 from mmdiff.config import Config, check_noise
 from mmdiff.data.dataset import PoseDataset, load_split
 from mmdiff.diffusion import DEFAULT_NOISE_SCALE, BetaSchedule, antithetic_timesteps
-from mmdiff.train.ema import EMA
 from mmdiff.errors import ConfigError
 from mmdiff.evaluate import validate
-from mmdiff.train.loop import Callback, DrawFn, FitResult, Hooks, LossFn, Stage, Trainer
 from mmdiff.models import build_denoiser, build_lifter
-from mmdiff.train.optim import StepDecay, make_optimizer
 from mmdiff.pipeline import RegressionRefiner, lift_uvxyz, regression_correct
+from mmdiff.train.ema import EMA
+from mmdiff.train.loop import Callback, DrawFn, FitResult, Hooks, LossFn, Stage, Trainer
+from mmdiff.train.optim import StepDecay, make_optimizer
 from mmdiff.train.runs import open_run
 
 

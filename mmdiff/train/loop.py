@@ -10,8 +10,9 @@ t and eps) carries a draw function: the loop draws them for the *global* batch f
 seeded per batch and puts this process's rows into the batch before calling the loss.
 
 The losses and the entry points (``fit``, ``fit_lifter``) are in :mod:`mmdiff.train`; run folders
-and resume in :mod:`mmdiff.train.runs`; seeds and processes in :mod:`mmdiff.engine.runtime`; ``train.precision``
-(forward passes under autocast, the step in float32) in :mod:`mmdiff.engine.precision`.
+and resume in :mod:`mmdiff.train.runs`; seeds and processes in :mod:`mmdiff.engine.runtime`;
+``train.precision`` (forward passes under autocast, the step in float32) in
+:mod:`mmdiff.engine.precision`.
 """
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ from torch.utils.data import DataLoader
 
 from mmdiff.config import Config
 from mmdiff.data.dataset import PoseDataset
+from mmdiff.engine.precision import autocast, check_precision, make_scaler, optimizer_step
+from mmdiff.engine.runtime import Dist, derive_seed, epoch_batches
 from mmdiff.train.ema import EMA
 from mmdiff.train.optim import StepDecay
-from mmdiff.engine.precision import autocast, check_precision, make_scaler, optimizer_step
 from mmdiff.train.runs import Position, RunFolder, StopSignal, restore_state, save_state
-from mmdiff.engine.runtime import Dist, derive_seed, epoch_batches
 
 Callback = Callable[[dict], Any]
 LossFn = Callable[[torch.nn.Module, dict], torch.Tensor]          # loss(model, batch) -> scalar

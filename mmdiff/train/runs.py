@@ -27,8 +27,8 @@ import torch
 
 from mmdiff.checkpoints import read_checkpoint, save_checkpoint
 from mmdiff.config import Config, save_config
-from mmdiff.errors import CheckpointError
 from mmdiff.engine.runtime import Dist
+from mmdiff.errors import CheckpointError
 
 __all__ = ["RunFolder", "Position", "StopSignal", "save_state", "restore_state",
            "resume_config", "exit_code", "open_run"]

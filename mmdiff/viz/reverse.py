@@ -36,12 +36,12 @@ def reverse_step_view(poses, target, labels, errors, step: int = 0, slider: bool
     """A DDIM run stage by stage: the pose (solid) over the ground truth (faint ghost), and the
     error along x, y, z and P1 at every stage with the current one marked.
 
-    poses: (K, J, 3) metres, one per stage (:func:`mmdiff.course.analysis.trajectory_poses` of one test
-    pose); target: (J, 3); labels: K stage names; errors: K dicts with "x", "y", "z", "P1" (mm).
-    Handles: ``ghost/...``, ``pose/...``, one line per error (``x``, ``y``, ``z``, ``P1``) and
-    ``errors at step``. update(step, poses=None, target=None, labels=None, errors=None) shows
-    stage ``step`` (new arrays first when given: another pose, eta, start or denoiser).
-    ``slider=True`` adds plotly frames and a slider, so the figure steps without a kernel.
+    poses: (K, J, 3) metres, one per stage (:func:`mmdiff.course.analysis.trajectory_poses` of one
+    test pose); target: (J, 3); labels: K stage names; errors: K dicts with "x", "y", "z", "P1"
+    (mm). Handles: ``ghost/...``, ``pose/...``, one line per error (``x``, ``y``, ``z``, ``P1``) and
+    ``errors at step``. update(step, poses=None, target=None, labels=None, errors=None) shows stage
+    ``step`` (new arrays first when given: another pose, eta, start or denoiser). ``slider=True``
+    adds plotly frames and a slider, so the figure steps without a kernel.
     """
     data = {"labels": list(labels), "errors": list(errors)}
     data["p"], data["g"] = _stage_arrays(poses, target, data["errors"])
@@ -137,8 +137,8 @@ def hypothesis_cloud(hypotheses, target, title: str | None = None, widget: bool 
 def calibration_plot(calibration, title: str | None = None) -> View:
     """Hypothesis spread (x axis) against the RMS error of their mean (y axis), per camera axis,
     with the line error = spread that a calibrated Gaussian spread would follow.
-    calibration: :class:`mmdiff.course.analysis.Calibration`. Handles: ``x``, ``y``, ``z``, ``ideal``.
-    update(calibration) redraws."""
+    calibration: :class:`mmdiff.course.analysis.Calibration`. Handles: ``x``, ``y``, ``z``,
+    ``ideal``. update(calibration) redraws."""
     traces = Traces(go.Figure())
     for k in ("x", "y", "z"):
         traces.add(k, go.Scatter(mode="lines+markers", name=f"{k} axis",

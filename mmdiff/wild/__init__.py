@@ -23,13 +23,13 @@ import numpy as np
 
 from mmdiff.config import Config
 from mmdiff.data.npz import save_npz_atomic
+from mmdiff.engine.runtime import default_device
 from mmdiff.errors import DataError
-from mmdiff.wild.keypoints import Keypoints, read_keypoints
 from mmdiff.models.kernels import compile_for_inference
 from mmdiff.pipeline import Pipeline, aggregate, describe
-from mmdiff.wild.plausibility import PlausibilityReport, plausibility_report
-from mmdiff.engine.runtime import default_device
 from mmdiff.skeleton import NAMES_17
+from mmdiff.wild.keypoints import Keypoints, read_keypoints
+from mmdiff.wild.plausibility import PlausibilityReport, plausibility_report
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mmdiff.engine.atomic import write_atomic
 from mmdiff.camera import cameras_for, camera_to_world, project_to_2d, world_to_camera
 from mmdiff.data.gmm import image_scale
 from mmdiff.data.h36m import ACTIONS
-from mmdiff.wild.keypoints.halpe import halpe_from_h36m
 from mmdiff.data.synthetic import animate_in_view, subject_rng
 from mmdiff.data.synthetic.actions import PROGRAMMES
 from mmdiff.data.synthetic.body import sample_offsets
 from mmdiff.data.synthetic.programme import Ctx, sample_style
+from mmdiff.engine.atomic import write_atomic
 from mmdiff.skeleton import reduce_32_to_17
+from mmdiff.wild.keypoints.halpe import halpe_from_h36m
 
 #: Per-point noise (px per axis at 200 px per metre), HALPE_26 order.
 SIGMA_PX = (2.5, 2.5, 2.5, 3.0, 3.0, 3.5, 3.5, 4.5, 4.5, 6.0, 6.0, 4.5, 4.5, 4.5, 4.5, 5.0, 5.0,

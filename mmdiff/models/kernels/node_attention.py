@@ -63,10 +63,10 @@ def compile_for_inference(model: torch.nn.Module) -> torch.nn.Module:
     ``--compile``), and returned. Opt-in: the first forward pass compiles (about a minute on a
     CPU, again for a new precision), after which the forward runs faster than eager (``mmdiff
     bench --reference DIR --compile`` measures by how much). On a CPU every chunk of
-    :func:`chunked` (through :func:`mmdiff.pipeline.denoise`) is padded to one size or, when much smaller, run eager, so that one graph
-    serves every batch; elsewhere shapes are left to ``torch.compile`` (dynamic after a second
-    size). For inference only: a compiled training step is no faster. Compiling twice does
-    nothing."""
+    :func:`chunked` (through :func:`mmdiff.pipeline.denoise`) is padded to one size or, when much
+    smaller, run eager, so that one graph serves every batch; elsewhere shapes are left to
+    ``torch.compile`` (dynamic after a second size). For inference only: a compiled training step is
+    no faster. Compiling twice does nothing."""
     if getattr(model, "compiled_for_inference", False):
         return model
     cpu = next(model.parameters()).device.type == "cpu"

@@ -31,9 +31,9 @@ class Keypoints:
     pixels: (F, 17, 2) image pixels, NaN in frames not lifted (gaps). scores: (F, 17)
     confidences as detected (1 when the file has none, NaN where not detected).
     source_layout: the file's layout. frame: (F,) frame numbers. filled_frames, gap_frames: (F,)
-    bool; interpolated_joints, low_confidence: (F, 17) bool (see :mod:`mmdiff.wild.keypoints.cleaning`).
-    image_size: (width, height) when the file gives it; person: the track lifted; notes: what was
-    read and decided, for the user to see."""
+    bool; interpolated_joints, low_confidence: (F, 17) bool (see
+    :mod:`mmdiff.wild.keypoints.cleaning`). image_size: (width, height) when the file gives it;
+    person: the track lifted; notes: what was read and decided, for the user to see."""
     pixels: np.ndarray
     scores: np.ndarray
     source_layout: str
@@ -134,7 +134,8 @@ def read_keypoints(path, layout: str = "auto", key: str | None = None, video: st
 
     path: a detector's JSON (AlphaPose / COCO results, MMPose / RTMPose, OpenPose, MediaPipe,
         or frames of points), an OpenPose folder, an .npy / .npz array or a VideoPose3D custom npz.
-    layout: one of ``mmdiff.wild.keypoints.LAYOUTS`` or 'auto'; key / video: which npz member / video.
+    layout: one of ``mmdiff.wild.keypoints.LAYOUTS`` or 'auto'; key / video: which npz member /
+        video.
     person: the track to lift (default: the most confident); min_score, max_gap, max_joint_gap:
         see :mod:`mmdiff.wild.keypoints.cleaning`. image_size: (width, height), needed to read
         normalised MediaPipe landmarks.
