@@ -7,7 +7,7 @@
     mmdiff train-lifter --config demo --doc demo_lifter [--resume] [--set k=v ...]
     mmdiff train --config demo --doc demo [--resume] [--set k=v ...]
     mmdiff eval --config demo --doc demo              per-action table (P1, P2 mm) + CSV
-    mmdiff predict dets.json --width W --height H --out pose3d.npz [--html view.html]
+    mmdiff predict dets.json --out pose3d.npz [--html view.html]   every person, 3D
     mmdiff bench                                      throughput of models and pipeline
     mmdiff demo                                       the whole job on the embedded data
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mmdiff.engine.cpu import keep_freed_memory, set_threads
 from mmdiff.errors import ConfigError, MmdiffError
+from mmdiff.wild.framing import FRAMINGS
 from mmdiff.wild.keypoints.layouts import LAYOUTS
 
 
@@ -156,12 +157,16 @@ def _cmd_predict(args):
     pred = predict_file(args.input, cfg, lifter, denoiser, width=args.width, height=args.height,
                         layout=args.layout, key=args.key, video=args.video, person=args.person,
                         min_score=args.min_score, max_gap=args.max_gap,
-                        max_joint_gap=args.max_joint_gap, device=device)
+                        max_joint_gap=args.max_joint_gap, min_detections=args.min_detections,
+                        framing=args.framing, device=device)
     print("\n".join(pred.notes))
+    for i, person in enumerate(pred.people):
+        print(f"person {i} (track {person.track}):\n" + "\n".join(f"  {n}" for n in person.notes))
     print(report_text(pred))
     out = save_prediction(pred, args.out, hypotheses=args.keep_hypotheses)
-    print(f"{out}: pose_3d {pred.pose_3d.shape} (frames, 17 joints, xyz metres, root-relative)"
-          + (f", hypotheses {pred.hypotheses.shape}" if args.keep_hypotheses else ""))
+    print(f"{out}: pose_3d {pred.pose_3d.shape} (people, frames, 17 joints, xyz metres, "
+          f"root-relative)" + (", hypotheses (people, S, frames, 17, 3)" if args.keep_hypotheses
+                               else ""))
     if args.html:
         print(write_html(pred, args.html, title=Path(args.input).name, fps=args.fps))
 
@@ -288,15 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="3D poses from a video's 2D keypoints (detector files)")
     p.add_argument("input", help="keypoints: AlphaPose / COCO results, MMPose, OpenPose (file or "
                                  "folder), MediaPipe JSON; .npz/.npy (F, J, 2|3); VideoPose3D npz")
-    p.add_argument("--width", type=int, default=None, help="image width in pixels (needed unless "
-                                                           "the file gives it)")
+    p.add_argument("--width", type=int, default=None,
+                   help="image width in pixels (needed by --framing image unless the file gives it)")
     p.add_argument("--height", type=int, default=None, help="image height in pixels")
     p.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS],
                    help="joint layout of the input (auto: from the file's names or point count)")
     p.add_argument("--key", default=None, help="array name inside an .npz")
     p.add_argument("--video", default=None, help="video inside a VideoPose3D custom npz")
     p.add_argument("--person", type=int, default=None,
-                   help="track id of the person to lift (default: the most confident)")
+                   help="lift only this track id (default: every person)")
+    p.add_argument("--min-detections", type=int, default=5,
+                   help="tracks with fewer detections are not lifted (passing false detections)")
+    p.add_argument("--framing", default="h36m", choices=FRAMINGS,
+                   help="h36m: each person scaled and centred as Human3.6M frames its subjects "
+                        "(no image size needed); image: divide by the frame width (VideoPose3D)")
     p.add_argument("--min-score", type=float, default=0.3,
                    help="joints below this confidence are interpolated over time")
     p.add_argument("--max-gap", type=int, default=5,
@@ -306,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-hypotheses", action="store_true",
                    help="also store every hypothesis (S, F, 17, 3) in the npz")
     p.add_argument("--ckpt", default="ckpts/demo/mmdiff.pth", help="denoiser checkpoint")
-    p.add_argument("--out", default="pose3d.npz", help="output npz (pose_3d: (F, 17, 3) metres)")
+    p.add_argument("--out", default="pose3d.npz",
+                   help="output npz (pose_3d: (people, frames, 17, 3) metres)")
     p.add_argument("--html", default=None, help="also write an animated 3D + 2D view")
     p.add_argument("--fps", type=float, default=25.0, help="play speed of the HTML view")
     _common(p)

@@ -83,7 +83,7 @@ def test_predict_npz_h36m_and_coco_json(tmp_path, tiny_ckpts, capsys):
                  "--lifter", str(lifter), "--lifter-only", "--out", str(out),
                  "--config", "cpn"]) == 0
     z = np.load(out)
-    assert z["pose_3d"].shape == (4, 17, 3) and np.allclose(z["pose_3d"][:, 0], 0)
+    assert z["pose_3d"].shape == (1, 4, 17, 3) and np.allclose(z["pose_3d"][0, :, 0], 0)
     dets = [{"image_id": i, "keypoints": f.ravel().tolist(), "score": 1.0}
             for i, f in enumerate(coco_frames(4))]
     (tmp_path / "dets.json").write_text(json.dumps(dets))
@@ -106,8 +106,10 @@ def test_predict_wrong_layout_is_an_error(tmp_path, tiny_ckpts, capsys):
                  "--lifter", str(lifter), "--lifter-only", "--out", str(tmp_path / "o.npz")])
     assert code == 2 and "bad.npz: no known layout has 13 points" in capsys.readouterr().err
     code = main(["predict", str(tmp_path / "coco.npz"), "--lifter", str(lifter), "--lifter-only",
-                 "--layout", "coco", "--out", str(tmp_path / "o.npz")])
+                 "--layout", "coco", "--framing", "image", "--out", str(tmp_path / "o.npz")])
     assert code == 2 and "pass --width W --height H" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "coco.npz"), "--lifter", str(lifter), "--lifter-only",
+                 "--layout", "coco", "--out", str(tmp_path / "o.npz")]) == 0   # h36m framing
 
 
 @pytest.mark.slow
@@ -144,7 +146,7 @@ def test_predict_with_denoiser_openpose_json(tmp_path, tiny_ckpts):
                  "--lifter", str(lifter), "--ckpt", str(den), "--out", str(out),
                  "--config", "cpn"]) == 0
     z = np.load(out)
-    assert z["pose_3d"].shape == (3, 17, 3) and str(z["source_layout"]) == "openpose25"
+    assert z["pose_3d"].shape == (1, 3, 17, 3) and str(z["source_layout"]) == "openpose25"
 
 
 def test_predict_alphapose_halpe_two_people_report_npz_html(tmp_path, tiny_ckpts, capsys):
@@ -160,13 +162,17 @@ def test_predict_alphapose_halpe_two_people_report_npz_html(tmp_path, tiny_ckpts
                  "--keep-hypotheses", "--out", str(out), "--html", str(html)]) == 0
     text = capsys.readouterr().out
     assert "layout: halpe26 (26 points per person)" in text
-    assert "person: track 0 (the highest total person score)" in text
+    assert "people lifted: 1 (tracks 0, most confident first)" in text   # the other: 3 frames
+    assert "tracks with fewer than 5 detections not lifted: 1" in text
     assert "1 filled by interpolation" in text and "plausibility: bone length variation" in text
     z = np.load(out)
-    assert z["pose_3d"].shape == (8, 17, 3) and z["hypotheses"].shape == (2, 8, 17, 3)
-    assert z["filled_frames"].tolist() == [False] * 3 + [True] + [False] * 4
-    assert z["interpolated_joints"][5, 16] and str(z["source_layout"]) == "halpe26"
-    np.testing.assert_allclose(z["hypotheses"].mean(0), z["pose_3d"], atol=1e-6)
+    assert z["pose_3d"].shape == (1, 8, 17, 3) and z["hypotheses"].shape == (1, 2, 8, 17, 3)
+    assert z["filled_frames"][0].tolist() == [False] * 3 + [True] + [False] * 4
+    assert z["interpolated_joints"][0, 5, 16] and str(z["source_layout"]) == "halpe26"
+    np.testing.assert_allclose(z["hypotheses"].mean(1), z["pose_3d"], atol=1e-6)
+    assert main(["predict", str(tmp_path / "ap.json"), "--lifter", str(lifter), "--ckpt", str(den),
+                 "--config", "cpn", "--min-detections", "2", "--out", str(out)]) == 0
+    assert np.load(out)["pose_3d"].shape == (2, 8, 17, 3)
     assert "Plotly.addFrames" in html.read_text()
 
 

@@ -60,7 +60,8 @@ def test_3d_only_page_and_write(sequence, tmp_path):
 
 def test_bad_input_names_the_shape(sequence):
     p3, px = sequence
-    with pytest.raises(DataError, match=r"keypoints_px: expected shape \(n, 17, 2\), found \(5, 16, 2\)"):
+    with pytest.raises(DataError, match=r"keypoints_px: expected shape \(n, 17, 2\) or "
+                       r"\(people, n, 17, 2\), found \(5, 16, 2\)"):
         viz.pose_sequence_view(p3, px[:, :16], (10, 10))
     with pytest.raises(DataError, match="frame counts differ"):
         viz.pose_sequence_view(p3, px[:4], (10, 10))
@@ -70,3 +71,28 @@ def test_bad_input_names_the_shape(sequence):
         viz.pose_sequence_view(p3, px, (10, 10), filled_frames=np.zeros(4, bool))
     with pytest.raises(DataError, match="fps"):
         viz.pose_sequence_view(p3, fps=0)
+
+
+def test_several_people_side_by_side(rng):
+    """Two people on one frame axis: each gets its own handles, person 1 is absent (NaN) in
+    frame 0, and the 3D skeletons stand SPACING apart in their left-to-right 2D order."""
+    p3 = rng.normal(size=(2, 4, 17, 3)) * 0.3
+    p3[1, 0] = np.nan
+    px = rng.uniform(100, 400, size=(2, 4, 17, 2))
+    px[0, ..., 0] += 500                                                     # person 0 right
+    px[1, 0] = np.nan
+    filled = np.zeros((2, 4), bool)
+    filled[1, 2] = True
+    view = viz.pose_sequence_view(p3, px, (1000, 800), filled_frames=filled,
+                                  labels=["track 3", "track 7"])
+    names = viz.handle_names(view.fig)
+    assert "3d/1/joints" in names and "2d/1/flagged joints" in names and "3d/joints" in names
+    assert [s.label for s in view.fig.layout.sliders[0].steps] == ["0", "1", "2 filled", "3"]
+    view.update(1)
+    x0, x1 = view.trace("3d/joints").x, view.trace("3d/1/joints").x
+    np.testing.assert_allclose(np.array(x0) - p3[0, 1, :, 0], viz.html.SPACING / 2)
+    np.testing.assert_allclose(np.array(x1) - p3[1, 1, :, 0], -viz.html.SPACING / 2)
+    view.update(0)
+    assert np.isnan(np.array(view.trace("3d/1/joints").x, dtype=float)).all()
+    with pytest.raises(DataError, match=r"filled_frames: expected shape \(2, 4\)"):
+        viz.pose_sequence_view(p3, px, (1000, 800), filled_frames=np.zeros(4, bool))

@@ -1,8 +1,8 @@
 """Standalone HTML pages: the animated view ``mmdiff predict --html`` writes.
 
 :func:`pose_sequence_view` draws a lifted sequence as a plotly animation that plays without a
-kernel: the 3D skeleton (left) beside the 2D keypoints it was lifted from (right, in pixels, on the
-image rectangle), a play / pause button and a frame slider. Frames filled by interpolation are
+kernel: the 3D skeletons (left; several people side by side) beside the 2D keypoints they were
+lifted from (right, in pixels, on the image rectangle), a play / pause button and a frame slider. Frames filled by interpolation are
 marked in the slider ("12 filled") and the title; joints that were interpolated or are below the
 confidence threshold are ringed in orange in the 2D panel. :func:`write_pose_html` writes it as
 one self-contained page (plotly.js included, works offline).
@@ -26,26 +26,41 @@ from mmdiff.viz.skeletons import (add_skeleton, cube_scene, display_3d, handles,
 FLAG_COLOR = "#ff7f0e"
 
 
-def _flags(flags, shape: tuple, name: str) -> np.ndarray:
-    """Boolean flags of ``shape`` (all False when None); DataError naming the shape at fault."""
+def _flags(flags, shape: tuple, name: str, one: tuple) -> np.ndarray:
+    """Boolean flags of ``shape`` (P, ...) (all False when None; ``one``, one person's shape, is
+    taken for a single person); DataError naming the shape at fault."""
     if flags is None:
         return np.zeros(shape, dtype=bool)
     f = np.asarray(flags, dtype=bool)
+    if shape[0] == 1 and f.shape == one:
+        f = f[None]
     if f.shape != shape:
-        raise DataError(f"{name}: expected shape {shape}, found {f.shape}")
+        raise DataError(f"{name}: expected shape {one if shape[0] == 1 else shape}, found "
+                        f"{f.shape}")
     return f
 
 
+def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
+    """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == len(tail) + 1:
+        arr = arr[None]
+    if arr.ndim != len(tail) + 2 or arr.shape[2:] != tail:
+        raise DataError(f"{name}: expected shape (n, {', '.join(map(str, tail))}) or (people, n, "
+                        f"{', '.join(map(str, tail))}), found {np.shape(x)}")
+    return arr
+
+
 def _check(pose_3d, keypoints_px, image_size):
-    p3 = as_array(pose_3d, "pose_3d", (None, 17, 3), exact=True)           # (F, 17, 3)
-    if len(p3) == 0:
-        raise DataError("pose_3d: no frames, found shape (0, 17, 3)")
+    p3 = _people(pose_3d, "pose_3d", (17, 3))                                # (P, F, 17, 3)
+    if p3.shape[1] == 0:
+        raise DataError(f"pose_3d: no frames, found shape {np.shape(pose_3d)}")
     if keypoints_px is None:
         return p3, None, None
-    p2 = as_array(keypoints_px, "keypoints_px", (None, 17, 2), exact=True)  # (F, 17, 2)
-    if len(p2) != len(p3):
-        raise DataError(f"pose_sequence_view: frame counts differ: pose_3d {p3.shape}, "
-                        f"keypoints_px {p2.shape}")
+    p2 = _people(keypoints_px, "keypoints_px", (17, 2))                     # (P, F, 17, 2)
+    if p2.shape[:2] != p3.shape[:2]:
+        raise DataError(f"pose_sequence_view: frame counts differ: pose_3d {np.shape(pose_3d)}, "
+                        f"keypoints_px {np.shape(keypoints_px)}")
     if image_size is None or len(image_size) != 2 or min(image_size) <= 0:
         raise DataError(f"image_size: expected (width, height) in pixels, found {image_size!r}")
     return p3, p2, (float(image_size[0]), float(image_size[1]))
@@ -55,77 +70,113 @@ def _frame_title(title: str, i: int, count: int, filled: bool) -> str:
     return f"{title}: frame {i} of {count}" + (" (filled by interpolation)" if filled else "")
 
 
+#: Space between people in the 3D panel (each is root-relative), metres along x.
+SPACING = 1.0
+
+
+def _spread(d3: np.ndarray, p2) -> np.ndarray:
+    """(P, F, 17, 3) display poses -> the same, person k moved ``SPACING`` * its rank along x,
+    ranked left to right by its median 2D pelvis x (or in order without 2D)."""
+    if len(d3) == 1:
+        return d3
+    order = (np.argsort(np.nanmedian(p2[:, :, 0, 0], axis=1)) if p2 is not None
+             else np.arange(len(d3)))
+    rank = np.empty(len(d3), int)
+    rank[order] = np.arange(len(d3))
+    shift = (rank - (len(d3) - 1) / 2) * SPACING
+    return d3 + np.stack([shift, 0 * shift, 0 * shift], axis=1)[:, None, None, :]
+
+
 def pose_sequence_view(pose_3d, keypoints_px=None, image_size=None, title: str = "mmdiff predict",
                        filled_frames=None, flagged_joints=None, fps: float = 25.0,
-                       widget: bool = False, frames: bool = True) -> View:
-    """An animated lifted sequence: 3D skeleton beside its 2D keypoints, play / pause, slider.
+                       widget: bool = False, frames: bool = True, labels=None) -> View:
+    """An animated lifted sequence of one person or several: 3D skeletons beside their 2D
+    keypoints, play / pause, slider.
 
-    pose_3d: (F, 17, 3) metres, camera coordinates (x right, y down, z forward), root-relative;
-        drawn with up = -y and depth = z, in one cube that holds every frame.
-    keypoints_px: (F, 17, 2) image pixels (x right, y down) or None (3D only); image_size:
-        (width, height) pixels, the 2D panel's extent.
-    filled_frames: (F,) bool, frames with no detection, filled by interpolation (marked).
-    flagged_joints: (F, 17) bool, joints interpolated or of low confidence (ringed in orange).
-    fps: the play speed. Handles: ``3d/...``, ``2d/...``, ``2d/flagged joints``.
+    pose_3d: (F, 17, 3), or (P, F, 17, 3) for P people on one frame axis (NaN where a person is
+        absent), metres, camera coordinates (x right, y down, z forward), root-relative; drawn
+        with up = -y and depth = z, in one cube that holds every frame; several people stand
+        ``SPACING`` m apart along x, in their left-to-right order in the image.
+    keypoints_px: (F, 17, 2) / (P, F, 17, 2) image pixels (x right, y down) or None (3D only);
+        image_size: (width, height) pixels, the 2D panel's extent.
+    filled_frames: (F,) / (P, F) bool, frames with no detection, filled by interpolation
+        (marked). flagged_joints: (F, 17) / (P, F, 17) bool, joints interpolated or of low
+        confidence (ringed in orange). labels: a name per person (hover text).
+    fps: the play speed. Handles: person 0 ``3d/...``, ``2d/...``, ``2d/flagged joints``;
+        person k > 0 the same under ``3d/k/``, ``2d/k/``.
     frames: attach the plotly frames (``False``: ``view.update.frames`` holds them as plain dicts, for
     :func:`write_pose_html`, which skips plotly's slow validation of hundreds of frames).
     update(frame): shows frame ``frame`` (for a notebook slider; the page animates by itself).
     """
     p3, p2, size = _check(pose_3d, keypoints_px, image_size)
-    count = len(p3)
-    filled = _flags(filled_frames, (count,), "filled_frames")
-    flagged = _flags(flagged_joints, (count, 17), "flagged_joints")
-    d3 = display_3d(p3, "camera")                                            # (F, 17, 3) plot axes
+    people, count = p3.shape[:2]
+    filled = _flags(filled_frames, (people, count), "filled_frames", (count,))
+    flagged = _flags(flagged_joints, (people, count, 17), "flagged_joints", (count, 17))
+    labels = labels or [f"person {k}" for k in range(people)]
+    d3 = _spread(display_3d(p3, "camera"), p2)                               # (P, F, 17, 3)
     two_d = p2 is not None
+    heading = "3D (metres, root-relative" + (f"; people {SPACING:g} m apart)" if people > 1
+                                             else ")")
     fig = (make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5],
                          specs=[[{"type": "scene"}, {"type": "xy"}]],
-                         subplot_titles=("3D (metres, root-relative)",
-                                         f"2D keypoints ({size[0]:.0f} x {size[1]:.0f} px)"))
+                         subplot_titles=(heading, f"2D keypoints ({size[0]:.0f} x {size[1]:.0f} px)"))
            if two_d else go.Figure())
     traces = Traces(fig)
     where3, where2 = (dict(row=1, col=1), dict(row=1, col=2)) if two_d else ({}, {})
-    add_skeleton(traces, "3d", skeleton_3d_traces(d3[0]), **where3)
+    key = lambda dim, k: dim if k == 0 else f"{dim}/{k}"
+    for k in range(people):
+        add_skeleton(traces, key("3d", k), skeleton_3d_traces(d3[k, 0], showlegend=k == 0),
+                     **where3)
+        if two_d:
+            add_skeleton(traces, key("2d", k), pose_2d_traces(p2[k, 0], showlegend=False,
+                                                              label=f"{labels[k]} "), **where2)
+            traces.add(f"{key('2d', k)}/flagged joints", go.Scatter(
+                mode="markers", name="interpolated / low-confidence joints", showlegend=k == 0,
+                marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(color=FLAG_COLOR, width=2))),
+                **where2)
     if two_d:
-        add_skeleton(traces, "2d", pose_2d_traces(p2[0], showlegend=False), **where2)
-        traces.add("2d/flagged joints", go.Scatter(
-            mode="markers", name="interpolated / low-confidence joints",
-            marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(color=FLAG_COLOR, width=2))),
-            **where2)
         _image_panel(fig, size)
     fig.update_layout(scene=cube_scene(d3), height=520, margin=dict(l=0, r=10, t=60, b=40))
-    shown = handles("3d") + (handles("2d") + ["2d/flagged joints"] if two_d else [])
+    shown = [h for k in range(people) for h in handles(key("3d", k))
+             + (handles(key("2d", k)) + [f"{key('2d', k)}/flagged joints"] if two_d else [])]
+    any_filled = filled.any(axis=0)                                          # (F,)
 
     def frame_data(i: int) -> list:
         """Plain dicts holding only the coordinates: plotly validates them fast."""
-        parts = [dict(type="scatter3d", x=seg[:, 0], y=seg[:, 1], z=seg[:, 2])
-                 for seg in skeleton_segments(d3[i])]
-        if two_d:
-            j = np.nonzero(flagged[i])[0]
-            parts += [dict(type="scatter", x=seg[:, 0], y=seg[:, 1])
-                      for seg in skeleton_segments(p2[i])]
-            parts.append(dict(type="scatter", x=p2[i, j, 0], y=p2[i, j, 1]))
+        parts = []
+        for k in range(people):
+            parts += [dict(type="scatter3d", x=seg[:, 0], y=seg[:, 1], z=seg[:, 2])
+                      for seg in skeleton_segments(d3[k, i])]
+            if two_d:
+                j = np.nonzero(flagged[k, i])[0]
+                parts += [dict(type="scatter", x=seg[:, 0], y=seg[:, 1])
+                          for seg in skeleton_segments(p2[k, i])]
+                parts.append(dict(type="scatter", x=p2[k, i, j, 0], y=p2[k, i, j, 1]))
         return parts
 
     frame_dicts = [dict(data=frame_data(i), traces=traces.indices(shown), name=str(i),
-                        layout=dict(title=dict(text=_frame_title(title, i, count, filled[i]))))
+                        layout=dict(title=dict(text=_frame_title(title, i, count,
+                                                                 any_filled[i]))))
                    for i in range(count)]
     if frames:
         fig.frames = frame_dicts
-    labels = [f"{i} filled" if filled[i] else str(i) for i in range(count)]
-    fig.update_layout(title_text=_frame_title(title, 0, count, filled[0]),
+    steps = [f"{i} filled" if any_filled[i] else str(i) for i in range(count)]
+    fig.update_layout(title_text=_frame_title(title, 0, count, any_filled[0]),
                       updatemenus=[_play_pause(fps)],
-                      sliders=[dict(active=0, steps=slider_steps(count, labels), x=0.1, len=0.9,
+                      sliders=[dict(active=0, steps=slider_steps(count, steps), x=0.1, len=0.9,
                                     currentvalue=dict(prefix="frame "), ticklen=0)])
     fig = traces.finish(widget)
 
     def update(frame: int):
         with fig.batch_update():
-            set_skeleton_3d(traces, "3d", d3[frame])
-            if two_d:
-                set_pose_2d(traces, "2d", p2[frame])
-                j = np.nonzero(flagged[frame])[0]
-                traces["2d/flagged joints"].update(x=p2[frame, j, 0], y=p2[frame, j, 1])
-            fig.layout.title.text = _frame_title(title, frame, count, filled[frame])
+            for k in range(people):
+                set_skeleton_3d(traces, key("3d", k), d3[k, frame])
+                if two_d:
+                    set_pose_2d(traces, key("2d", k), p2[k, frame])
+                    j = np.nonzero(flagged[k, frame])[0]
+                    traces[f"{key('2d', k)}/flagged joints"].update(x=p2[k, frame, j, 0],
+                                                                    y=p2[k, frame, j, 1])
+            fig.layout.title.text = _frame_title(title, frame, count, any_filled[frame])
     update(0)
     update.frames = frame_dicts
     return View(fig, update)
@@ -157,12 +208,12 @@ def _play_pause(fps: float) -> dict:
 
 def write_pose_html(pose_3d, path, title: str = "mmdiff predict", keypoints_px=None,
                     image_size=None, filled_frames=None, flagged_joints=None,
-                    fps: float = 25.0) -> Path:
+                    fps: float = 25.0, labels=None) -> Path:
     """Write :func:`pose_sequence_view` as a standalone page (plotly.js inlined) at ``path``.
     Arguments as :func:`pose_sequence_view`. Returns the path written."""
     view = pose_sequence_view(pose_3d, keypoints_px, image_size, title=title,
                               filled_frames=filled_frames, flagged_joints=flagged_joints, fps=fps,
-                              frames=False)
+                              frames=False, labels=labels)
     page = view.fig.to_dict()
     page["frames"] = view.update.frames                                      # plain dicts
     path = Path(path)

@@ -12,7 +12,7 @@ Human3.6M-17 (:mod:`~mmdiff.wild.keypoints.layouts`) -> fill and flag frames and
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from mmdiff.errors import DataError
 from mmdiff.wild.keypoints.cleaning import clean
 from mmdiff.wild.keypoints.detections import Detections
 from mmdiff.wild.keypoints.layouts import POINTS, check_layout, guess_layout, to_h36m_points
-from mmdiff.wild.keypoints.tracking import choose_person
+from mmdiff.wild.keypoints.tracking import Person, choose_person, every_person
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,25 @@ def choose_layout(det: Detections, layout: str = "auto") -> tuple[str, str]:
     return guess_layout(det.num_points, default_17, det.source), f"{det.num_points} points per person"
 
 
+def _person_keypoints(det: Detections, layout: str, chosen: Person, min_score: float,
+                      max_gap: int, max_joint_gap: int) -> Keypoints:
+    """One chosen person of ``det`` -> Human3.6M-17 :class:`Keypoints`, filled and flagged; its
+    notes are the cleaning's."""
+    points = to_h36m_points(chosen.points, layout)                           # (F, 17, 3)
+    if POINTS[layout] == 17:
+        check_layout(points if layout == "h36m" else chosen.points, layout, det.source)
+    cleaned = clean(points, chosen.detected, chosen.frame, min_score, max_gap, max_joint_gap)
+    return Keypoints(cleaned.pixels.astype(np.float32), cleaned.scores.astype(np.float32), layout,
+                     chosen.frame, cleaned.filled_frames, cleaned.gap_frames,
+                     cleaned.interpolated_joints, cleaned.low_confidence, det.image_size,
+                     chosen.track, cleaned.notes)
+
+
+def _file_notes(det: Detections, layout: str, how: str) -> tuple[str, ...]:
+    return (f"input: {det.source} read as {det.form}: {len(det)} detections in "
+            f"{len(np.unique(det.frame))} frames", f"layout: {layout} ({how})") + det.notes
+
+
 def read_keypoints(path, layout: str = "auto", key: str | None = None, video: str | None = None,
                    person: int | None = None, min_score: float = 0.3, max_gap: int = 5,
                    max_joint_gap: int = 12, image_size=None) -> Keypoints:
@@ -143,14 +162,26 @@ def read_keypoints(path, layout: str = "auto", key: str | None = None, video: st
     det = read_detections(path, key, video, image_size)
     layout, how = choose_layout(det, layout)
     chosen = choose_person(det, person)
-    points = to_h36m_points(chosen.points, layout)                           # (F, 17, 3)
-    if POINTS[layout] == 17:
-        check_layout(points if layout == "h36m" else chosen.points, layout, det.source)
-    cleaned = clean(points, chosen.detected, chosen.frame, min_score, max_gap, max_joint_gap)
-    notes = (f"input: {det.source} read as {det.form}: {len(det)} detections in "
-             f"{len(np.unique(det.frame))} frames", f"layout: {layout} ({how})") \
-        + det.notes + chosen.notes + cleaned.notes
-    return Keypoints(cleaned.pixels.astype(np.float32), cleaned.scores.astype(np.float32), layout,
-                     chosen.frame, cleaned.filled_frames, cleaned.gap_frames,
-                     cleaned.interpolated_joints, cleaned.low_confidence, det.image_size,
-                     chosen.track, notes)
+    kp = _person_keypoints(det, layout, chosen, min_score, max_gap, max_joint_gap)
+    return replace(kp, notes=_file_notes(det, layout, how) + chosen.notes + kp.notes)
+
+
+def read_people(path, layout: str = "auto", key: str | None = None, video: str | None = None,
+                person: int | None = None, min_detections: int = 5, min_score: float = 0.3,
+                max_gap: int = 5, max_joint_gap: int = 12,
+                image_size=None) -> tuple[tuple[Keypoints, ...], tuple[str, ...]]:
+    """(people, notes): every person's 2D keypoints (one :class:`Keypoints` per track, most
+    confident first, each over its own frame range and with its own notes), or only track
+    ``person``; and the notes on the file and its tracks. Tracks with fewer than
+    ``min_detections`` detections are left out (said in the notes). Other arguments as
+    :func:`read_keypoints`."""
+    det = read_detections(path, key, video, image_size)
+    layout, how = choose_layout(det, layout)
+    if person is not None:
+        chosen = choose_person(det, person)
+        people, notes = [chosen], chosen.notes
+    else:
+        people, notes = every_person(det, min_detections)
+    out = tuple(_person_keypoints(det, layout, p, min_score, max_gap, max_joint_gap)
+                for p in people)
+    return out, _file_notes(det, layout, how) + tuple(notes)

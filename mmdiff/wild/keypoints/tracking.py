@@ -79,32 +79,73 @@ def track_table(det: Detections, tracks: np.ndarray) -> list[str]:
     return lines
 
 
-def choose_person(det: Detections, person: int | None = None, iou_threshold: float = 0.3,
-                  max_link_gap: int = 50) -> Person:
-    """The points of one person per frame (see the module docstring). DataError when ``person``
-    names no track (the message lists them)."""
+def assign_tracks(det: Detections, iou_threshold: float = 0.3,
+                  max_link_gap: int = 50) -> tuple[np.ndarray, str]:
+    """((N,) track id per detection, how they were found): the file's ids when usable, else
+    boxes linked by IoU (see the module docstring)."""
     usable, why = file_tracks_usable(det)
     if usable:
-        tracks, how = det.track, "the file's track ids"
-    else:
-        tracks = link_by_iou(det, iou_threshold, max_link_gap)
-        how = f"linked by box IoU >= {iou_threshold} ({why})"
-    table = track_table(det, tracks)
-    if person is None:
-        totals = {t: det.score[tracks == t].sum() for t in np.unique(tracks)}
-        chosen, why_chosen = max(totals, key=totals.get), "the highest total person score"
-    else:
-        if person not in set(tracks.tolist()):
-            raise DataError(f"{det.source}: no person (track) {person}; tracks ({how}): "
-                            + "; ".join(table))
-        chosen, why_chosen = int(person), "--person"
-    rows = np.nonzero(tracks == chosen)[0]
+        return det.track, "the file's track ids"
+    tracks = link_by_iou(det, iou_threshold, max_link_gap)
+    return tracks, f"linked by box IoU >= {iou_threshold} ({why})"
+
+
+def track_person(det: Detections, tracks: np.ndarray, track: int, notes=()) -> Person:
+    """The :class:`Person` of track ``track``: its points from its first to its last frame."""
+    rows = np.nonzero(tracks == track)[0]
     first, last = det.frame[rows].min(), det.frame[rows].max()
     frame = np.arange(first, last + 1)                                       # (F,)
     points = np.full((len(frame), det.num_points, 3), np.nan)
     points[det.frame[rows] - first] = det.points[rows]
     detected = np.zeros(len(frame), bool)
     detected[det.frame[rows] - first] = True
-    notes = [f"people: {len(table)} track(s), {how}"] + [f"  {line}" for line in table]
-    notes.append(f"person: track {chosen} ({why_chosen}), frames {first}-{last}")
-    return Person(frame, points, detected, int(chosen), tuple(notes))
+    return Person(frame, points, detected, int(track), tuple(notes))
+
+
+def _track_notes(det: Detections, tracks: np.ndarray, how: str) -> list[str]:
+    table = track_table(det, tracks)
+    return [f"people: {len(table)} track(s), {how}"] + [f"  {line}" for line in table]
+
+
+def choose_person(det: Detections, person: int | None = None, iou_threshold: float = 0.3,
+                  max_link_gap: int = 50) -> Person:
+    """The points of one person per frame (see the module docstring). DataError when ``person``
+    names no track (the message lists them)."""
+    tracks, how = assign_tracks(det, iou_threshold, max_link_gap)
+    notes = _track_notes(det, tracks, how)
+    if person is None:
+        totals = {t: det.score[tracks == t].sum() for t in np.unique(tracks)}
+        chosen, why_chosen = max(totals, key=totals.get), "the highest total person score"
+    else:
+        _check_person(det, tracks, person, how)
+        chosen, why_chosen = int(person), "--person"
+    out = track_person(det, tracks, chosen)
+    notes.append(f"person: track {chosen} ({why_chosen}), frames {out.frame[0]}-{out.frame[-1]}")
+    return Person(out.frame, out.points, out.detected, out.track, tuple(notes))
+
+
+def _check_person(det: Detections, tracks: np.ndarray, person: int, how: str) -> None:
+    if person not in set(tracks.tolist()):
+        raise DataError(f"{det.source}: no person (track) {person}; tracks ({how}): "
+                        + "; ".join(track_table(det, tracks)))
+
+
+def every_person(det: Detections, min_detections: int = 5, iou_threshold: float = 0.3,
+                 max_link_gap: int = 50) -> tuple[list[Person], tuple[str, ...]]:
+    """(people, notes): one :class:`Person` per track with at least ``min_detections``
+    detections (shorter tracks are passing false detections; the notes list them), ordered by
+    total person score, most confident first. When no track is that long, the most confident
+    track alone."""
+    tracks, how = assign_tracks(det, iou_threshold, max_link_gap)
+    notes = _track_notes(det, tracks, how)
+    ids = np.unique(tracks)
+    totals = {int(t): float(det.score[tracks == t].sum()) for t in ids}
+    order = sorted(totals, key=lambda t: -totals[t])
+    kept = [t for t in order if (tracks == t).sum() >= min_detections] or order[:1]
+    dropped = [t for t in order if t not in kept]
+    if dropped:
+        notes.append(f"tracks with fewer than {min_detections} detections not lifted: "
+                     + ", ".join(map(str, dropped)))
+    notes.append(f"people lifted: {len(kept)} (tracks {', '.join(map(str, kept))}, most "
+                 f"confident first)")
+    return [track_person(det, tracks, t) for t in kept], tuple(notes)
