@@ -158,7 +158,7 @@ def _cmd_predict(args):
                         layout=args.layout, key=args.key, video=args.video, person=args.person,
                         min_score=args.min_score, max_gap=args.max_gap,
                         max_joint_gap=args.max_joint_gap, min_detections=args.min_detections,
-                        framing=args.framing, device=device)
+                        framing=args.framing, smooth=args.smooth, device=device)
     print("\n".join(pred.notes))
     for i, person in enumerate(pred.people):
         print(f"person {i} (track {person.track}):\n" + "\n".join(f"  {n}" for n in person.notes))
@@ -307,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--framing", default="h36m", choices=FRAMINGS,
                    help="h36m: each person scaled and centred as Human3.6M frames its subjects "
                         "(no image size needed); image: divide by the frame width (VideoPose3D)")
+    p.add_argument("--smooth", type=float, default=1.0,
+                   help="Gaussian smoothing of the 2D over time, sigma in frames (0: none)")
     p.add_argument("--min-score", type=float, default=0.3,
                    help="joints below this confidence are interpolated over time")
     p.add_argument("--max-gap", type=int, default=5,

@@ -144,7 +144,7 @@ def test_npz_keys_and_html(tmp_path, tiny_models):
     path = save_prediction(pred, tmp_path / "out.npz", hypotheses=True)
     z = np.load(path)
     assert {"pose_3d", "hypotheses", "pose_2d", "keypoints_px", "scores", "frame", "image_size",
-            "filled_frames", "gap_frames", "interpolated_joints", "low_confidence",
+            "filled_frames", "gap_frames", "unseen_frames", "interpolated_joints", "low_confidence",
             "bone_variation", "source_layout", "track", "frame_range", "present", "framing",
             "framing_scale", "joint_names"} == set(z.files)
     assert z["image_size"].tolist() == [1000, 800] and z["gap_frames"].sum() == 7

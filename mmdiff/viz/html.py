@@ -51,6 +51,50 @@ def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
     return arr
 
 
+def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
+    """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == len(tail) + 1:
+        arr = arr[None]
+    if arr.ndim != len(tail) + 2 or arr.shape[2:] != tail:
+        raise DataError(f"{name}: expected shape (n, {', '.join(map(str, tail))}) or (people, n, "
+                        f"{', '.join(map(str, tail))}), found {np.shape(x)}")
+    return arr
+
+
+def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
+    """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == len(tail) + 1:
+        arr = arr[None]
+    if arr.ndim != len(tail) + 2 or arr.shape[2:] != tail:
+        raise DataError(f"{name}: expected shape (n, {', '.join(map(str, tail))}) or (people, n, "
+                        f"{', '.join(map(str, tail))}), found {np.shape(x)}")
+    return arr
+
+
+def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
+    """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == len(tail) + 1:
+        arr = arr[None]
+    if arr.ndim != len(tail) + 2 or arr.shape[2:] != tail:
+        raise DataError(f"{name}: expected shape (n, {', '.join(map(str, tail))}) or (people, n, "
+                        f"{', '.join(map(str, tail))}), found {np.shape(x)}")
+    return arr
+
+
+def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
+    """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == len(tail) + 1:
+        arr = arr[None]
+    if arr.ndim != len(tail) + 2 or arr.shape[2:] != tail:
+        raise DataError(f"{name}: expected shape (n, {', '.join(map(str, tail))}) or (people, n, "
+                        f"{', '.join(map(str, tail))}), found {np.shape(x)}")
+    return arr
+
+
 def _check(pose_3d, keypoints_px, image_size):
     p3 = _people(pose_3d, "pose_3d", (17, 3))                                # (P, F, 17, 3)
     if p3.shape[1] == 0:

@@ -10,6 +10,8 @@
 2. pixels -> the models' normalised units, per person (:mod:`mmdiff.wild.framing`: by default
    the person is framed as Human3.6M frames its subjects, so no image size is needed;
    ``framing="image"`` divides by the frame's width as VideoPose3D does);
+   then, by default, the detector's frame-to-frame jitter is smoothed out (a Gaussian of
+   ``smooth`` = 1 frame over time, within runs of lifted frames; ``smooth=0``: none);
 3. the evaluation pipeline of the config (:class:`mmdiff.pipeline.Pipeline`: lifter, DDIM
    refinement, flip TTA; the lifter alone without a denoiser), frame by frame, on the frames that
    have 2D (gaps stay NaN);
@@ -32,9 +34,12 @@ from mmdiff.models.kernels import compile_for_inference
 from mmdiff.pipeline import Pipeline, aggregate, describe
 from mmdiff.skeleton import NAMES_17
 from mmdiff.wild.framing import Framing, framing_for
+from mmdiff.wild.keypoints.cleaning import smooth_over_time
 from mmdiff.wild.keypoints.sequence import Keypoints, read_people
 from mmdiff.wild.plausibility import PlausibilityReport, plausibility_report
 
+#: ``mmdiff predict``'s default temporal smoothing of the 2D, sigma in frames (``--smooth``).
+SMOOTH = 1.0
 
 @dataclass(frozen=True)
 class PersonLift:
@@ -107,14 +112,15 @@ def image_size_for(kp: Keypoints, width: int | None, height: int | None) -> tupl
 
 
 def predict_sequence(kp: Keypoints, cfg: Config, lifter, denoiser=None, width=None, height=None,
-                     device=None, framing: str = "h36m") -> PersonLift:
+                     device=None, framing: str = "h36m", smooth: float = SMOOTH) -> PersonLift:
     """Lift the frames of one person's ``kp`` that have 2D; see the module docstring."""
     size, _ = image_size_for(kp, width, height)
     lifted = kp.lifted
     if not lifted.any():
         raise DataError(f"track {kp.person}: no frame has 2D keypoints to lift")
-    frame = framing_for(framing, kp.pixels[lifted], size)
-    pose_2d = frame.apply(kp.pixels)                                          # (F, 17, 2)
+    pixels = smooth_over_time(kp.pixels, lifted, smooth)                     # (F, 17, 2)
+    frame = framing_for(framing, pixels[lifted], size)
+    pose_2d = frame.apply(pixels)                                            # (F, 17, 2)
     pipe = Pipeline.from_config(cfg, lifter, denoiser)
     hyps = pipe.sample(pose_2d[lifted], device=default_device(device))      # (S, F', 17, 3)
     full = np.full((len(hyps), len(kp.pixels), 17, 3), np.nan, np.float32)  # (S, F, 17, 3)
@@ -122,12 +128,14 @@ def predict_sequence(kp: Keypoints, cfg: Config, lifter, denoiser=None, width=No
     pose_3d = aggregate(full)                                                # (F, 17, 3)
     report = plausibility_report(pose_3d, kp.filled_frames, kp.interpolated_joints,
                                  kp.low_confidence) if lifted.sum() >= 2 else None
-    notes = kp.notes + (frame.text(), f"lifted {lifted.sum()} frames: {describe(pipe)}")
+    smoothed = (f"2D smoothed over time: Gaussian, sigma {smooth:g} frames (--smooth)" if smooth
+                else "2D not smoothed over time (--smooth 0)")
+    notes = kp.notes + (smoothed, frame.text(), f"lifted {lifted.sum()} frames: {describe(pipe)}")
     return PersonLift(kp, frame, pose_2d, pose_3d, full, report, notes)
 
 
 def predict_people(people, cfg: Config, lifter, denoiser=None, width=None, height=None,
-                   device=None, framing: str = "h36m", notes=()) -> Prediction:
+                   device=None, framing: str = "h36m", notes=(), smooth: float = SMOOTH) -> Prediction:
     """Lift each :class:`~mmdiff.wild.keypoints.Keypoints` of ``people`` (one per track) with
     :func:`predict_sequence`; ``notes``: what was read (they lead the prediction's notes)."""
     if not people:
@@ -136,15 +144,24 @@ def predict_people(people, cfg: Config, lifter, denoiser=None, width=None, heigh
     if size is None and framing == "image":
         raise DataError("the keypoint file does not give the image size: pass --width W "
                         "--height H (pixels), or use --framing h36m")
-    lifts = tuple(predict_sequence(kp, cfg, lifter, denoiser, width, height, device, framing)
-                  for kp in people)
-    return Prediction(lifts, size, tuple(notes) + (note,))
+    liftable = [kp for kp in people if kp.lifted.any()]
+    skipped = [kp for kp in people if not kp.lifted.any()]
+    notes = tuple(notes) + (note,)
+    if skipped:
+        notes += tuple(f"track {kp.person}: no frame with all 17 joints, not lifted: "
+                       + "; ".join(n.strip() for n in kp.notes if "not lifted" in n)
+                       for kp in skipped)
+    if not liftable:
+        raise DataError("no frame of any person has all 17 joints to lift:\n" + "\n".join(notes))
+    lifts = tuple(predict_sequence(kp, cfg, lifter, denoiser, width, height, device, framing,
+                                   smooth) for kp in liftable)
+    return Prediction(lifts, size, notes)
 
 
 def predict_file(path, cfg: Config, lifter, denoiser=None, *, width=None, height=None,
                  layout: str = "auto", key=None, video=None, person=None, min_score: float = 0.3,
                  max_gap: int = 5, max_joint_gap: int = 12, min_detections: int = 5,
-                 framing: str = "h36m", device=None) -> Prediction:
+                 framing: str = "h36m", smooth: float = SMOOTH, device=None) -> Prediction:
     """Read every person of a keypoint file (or track ``person``; see
     :func:`mmdiff.wild.keypoints.read_people` for the options) and lift each with
     :func:`predict_sequence` (the denoiser compiled first when ``eval.compile``)."""
@@ -154,7 +171,8 @@ def predict_file(path, cfg: Config, lifter, denoiser=None, *, width=None, height
     people, notes = read_people(path, layout=layout, key=key, video=video, person=person,
                                 min_detections=min_detections, min_score=min_score,
                                 max_gap=max_gap, max_joint_gap=max_joint_gap, image_size=size)
-    return predict_people(people, cfg, lifter, denoiser, width, height, device, framing, notes)
+    return predict_people(people, cfg, lifter, denoiser, width, height, device, framing, notes,
+                          smooth)
 
 
 def report_text(pred: Prediction) -> str:
@@ -183,6 +201,7 @@ def save_prediction(pred: Prediction, path, hypotheses: bool = False) -> Path:
         present=st(lambda p: np.ones(len(p.pose_3d), bool), False),
         filled_frames=st(lambda p: p.keypoints.filled_frames, False),
         gap_frames=st(lambda p: p.keypoints.gap_frames, False),
+        unseen_frames=st(lambda p: p.keypoints.unseen_frames, False),
         interpolated_joints=st(lambda p: p.keypoints.interpolated_joints, False),
         low_confidence=st(lambda p: p.keypoints.low_confidence, False),
         bone_variation=np.stack([p.report.variation if p.report else np.full(16, np.nan)

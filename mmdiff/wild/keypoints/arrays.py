@@ -11,6 +11,12 @@
   kit's restricted unpickler (:mod:`mmdiff.data.npz`), which admits only arrays and plain
   containers. ``--video`` picks a video when the file holds several. The file holds no
   confidences (its script already interpolated missing frames) and gives the image size.
+* Detectron2 keypoint-RCNN results per video, as VideoPose3D's ``inference/infer_video_d2.py``
+  writes them (``<video>.npz``): ``boxes`` (F, 2) and ``keypoints`` (F, 2) object arrays whose
+  second column holds the persons of each frame, boxes (N, 5) x1 y1 x2 y2 score and keypoints
+  (N, 4, 17) x, y, heatmap logit, probability (COCO order); ``metadata`` ``{"w": W, "h": H}``.
+  Every person of every frame is read (the probability as the point's confidence), where
+  VideoPose3D's ``prepare_data_2d_custom.py`` keeps the best box per frame.
 """
 from __future__ import annotations
 
@@ -116,11 +122,49 @@ def read_videopose3d_custom(path: Path, video: str | None) -> Detections:
     return rows.build(layout, image_size)
 
 
+def _person_rows(value, what: str, path: Path, width: int) -> np.ndarray:
+    """The person rows of one detectron2 frame entry ``[[], array]``: (N, ...) float, N may be
+    0."""
+    try:
+        persons = value[1]
+    except (TypeError, IndexError, KeyError):
+        raise DataError(f"{path}, {what}: expected [other classes, persons], found "
+                        f"{type(value).__name__}") from None
+    arr = np.asarray(persons, dtype=np.float64)
+    return arr.reshape((0,) + arr.shape[1:]) if arr.size == 0 else arr
+
+
+def read_detectron2(path: Path) -> Detections:
+    """Detectron2 results of one video (see the module docstring)."""
+    boxes, points = load_npz_key(path, "boxes"), load_npz_key(path, "keypoints")
+    if len(boxes) != len(points):
+        raise DataError(f"{path}: 'boxes' has {len(boxes)} frames, 'keypoints' {len(points)}")
+    meta = load_npz_key(path, "metadata") if "metadata" in npz_keys(path) else {}
+    size = (int(meta["w"]), int(meta["h"])) if isinstance(meta, dict) and "w" in meta else None
+    rows = DetectionRows(str(path), "Detectron2 results (VideoPose3D infer_video_d2)")
+    for f in range(len(boxes)):
+        b = _person_rows(boxes[f], f"boxes[{f}]", path, 5)
+        k = _person_rows(points[f], f"keypoints[{f}]", path, 17)
+        if len(b) != len(k) or (len(k) and k.shape[1:] != (4, 17)) or (len(b) and
+                                                                       b.shape[1] != 5):
+            raise DataError(f"{path}, frame {f}: expected boxes (N, 5) and keypoints (N, 4, 17), "
+                            f"found {b.shape} and {k.shape}")
+        for n in range(len(k)):
+            pts = k[n][[0, 1, 3]].T                                          # (17, 3) x y prob
+            rows.add(f, pts, f"frame {f}, person {n}", score=b[n, 4], box=b[n, :4])
+    if size:
+        rows.notes.append(f"image {size[0]} x {size[1]} from the file's metadata")
+    return rows.build("coco", size)
+
+
 def read_array_detections(path: Path, key: str | None = None,
                           video: str | None = None) -> Detections:
-    """Detections from an .npy / .npz file (plain array, or VideoPose3D custom)."""
-    if path.suffix == ".npz" and key is None and "positions_2d" in npz_keys(path) \
-            and _is_object_member(path, "positions_2d"):
-        return read_videopose3d_custom(path, video)
+    """Detections from an .npy / .npz file (plain array, VideoPose3D custom, detectron2)."""
+    if path.suffix == ".npz" and key is None:
+        names = npz_keys(path)
+        if "positions_2d" in names and _is_object_member(path, "positions_2d"):
+            return read_videopose3d_custom(path, video)
+        if {"boxes", "keypoints"} <= set(names) and _is_object_member(path, "keypoints"):
+            return read_detectron2(path)
     arr, what = _plain_array(path, key)
     return _rows_from_array(arr, path, what, "keypoint array").build()

@@ -80,9 +80,12 @@ class DetectionRows:
             pts = np.asarray(points, dtype=np.float64)
             frame = int(frame)
             score = None if score is None else float(score)
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise DataError(f"{self.source}, {entry}: expected numbers for the keypoints, frame "
                             f"and score ({err})") from None
+        if not 0 <= frame < 2 ** 31:
+            raise DataError(f"{self.source}, {entry}: frame number {frame} is not a frame of a "
+                            f"video (0 .. 2^31)")
         if pts.ndim == 1:
             if pts.size % 3:
                 raise DataError(f"{self.source}, {entry}: a flat keypoint list holds x, y, score "
@@ -112,6 +115,10 @@ class DetectionRows:
         if len(counts) > 1:
             raise DataError(f"{self.source}: detections have different point counts "
                             + ", ".join(f"{n} (first at {e})" for n, e in counts.items()))
+        top = max(float(r[1][:, 2].max()) for r in self.rows)
+        if top > 1:
+            self.notes.append(f"point confidences up to {top:.3g} (above 1: the detector's own "
+                              f"scale); kept as they are, --min-score compares with them")
         order = sorted(range(len(self.rows)), key=lambda i: self.rows[i][0])
         rows = [self.rows[i] for i in order]
         return Detections(frame=np.array([r[0] for r in rows]),

@@ -17,9 +17,12 @@ Mapping to Human3.6M-17 (derived joints get the smallest confidence of their sou
 
 * COCO-17 (also openpose25 / openpose18 / mediapipe33 / coco_wholebody, read through their
   COCO-17 points): Hip (pelvis) = mid-hips; Thorax = mid-shoulders; Spine = mid(pelvis, thorax);
-  Neck/Nose = nose; Head = mid-eyes (mid-ears when no eye was found); hips, knees, feet
+  Neck/Nose = nose; Head = mid-eyes; hips, knees, feet
   (ankles), shoulders, elbows, wrists one to one. COCO has no head top and no neck: Head and
-  Thorax are approximations, which is why COCO input gives less steady bones.
+  Thorax are approximations, which is why COCO input gives less steady bones. The face is
+  often half seen (a person in profile or seen from behind: OpenPose then places no nose and
+  one eye or none), so per frame Head falls back to the eyes that were placed, then the ears,
+  then the nose, and Neck/Nose to the eyes, then the ears ("placed": confidence above 0).
 * Halpe-26 (also halpe136): Hip = Halpe "hip" (pelvis); Thorax = Halpe "neck" (base of the
   neck, where Human3.6M's thorax joint sits); Spine = mid(pelvis, neck); Neck/Nose = nose;
   Head = Halpe "head" (head top, as Human3.6M's head joint); limbs one to one. Toes and heels
@@ -98,9 +101,27 @@ def coco_to_h36m(kp) -> np.ndarray:
     out[..., 8, :] = _derived(kp, 5, 6)                                       # thorax
     out[..., 7, :] = _derived(out, 0, 8)                                      # spine
     out[..., 10, :] = _derived(kp, 1, 2)                                      # head: mid-eyes
-    if kp.shape[-1] == 3:
-        no_eyes = (kp[..., 1, 2] <= 0) & (kp[..., 2, 2] <= 0)                 # (...,)
-        out[..., 10, :] = np.where(no_eyes[..., None], _derived(kp, 3, 4), out[..., 10, :])
+    if kp.shape[-1] == 3:                                                    # half-seen faces
+        out[..., 10, :] = _first_placed(kp, ((1, 2), (3, 4), (0,)))
+        out[..., 9, :] = _first_placed(kp, ((0,), (1, 2), (3, 4)))
+    return out
+
+
+def _first_placed(kp: np.ndarray, groups) -> np.ndarray:
+    """(..., 3): per frame, the mean of the placed points (confidence > 0) of the first group
+    of ``groups`` (tuples of point indices of (..., J, 3)) that has one; the confidence is the
+    smallest of those used; 0 where no group has."""
+    out = np.zeros(kp.shape[:-2] + (3,))
+    found = np.zeros(kp.shape[:-2], bool)
+    for group in groups:
+        pts = kp[..., list(group), :]                                         # (..., G, 3)
+        placed = pts[..., 2] > 0                                             # (..., G)
+        n = placed.sum(axis=-1)                                              # (...,)
+        use = ~found & (n > 0)
+        mean = (pts[..., :2] * placed[..., None]).sum(axis=-2) / np.maximum(n, 1)[..., None]
+        conf = np.where(placed, pts[..., 2], np.inf).min(axis=-1)
+        out[use] = np.concatenate([mean, conf[..., None]], axis=-1)[use]
+        found |= use
     return out
 
 
@@ -195,4 +216,5 @@ def check_layout(kp, layout: str, source: str) -> None:
                         f"COCO's face points, not Human3.6M's pelvis and legs; pass --layout coco")
     if layout == "coco" and ratio > 0.15:
         raise DataError(f"{source}: keypoints 0-4 are spread over the body (ratio {ratio:.2f}), "
-                        f"not COCO's face points; pass --layout h36m if they are Human3.6M-ordered")
+                        f"not COCO's face points; pass --layout h36m if they are Human3.6M-ordered "
+                        f"(--layout coco reads them as COCO all the same)")

@@ -7,7 +7,10 @@ from ``PoseLandmarkerResult``) as landmarks ``{"x": .., "y": .., "z": .., "visib
 * a list of 33 landmarks (one person), or
 * an object with ``"pose_landmarks"`` (``PoseLandmarkerResult``: a list of people, each 33
   landmarks, or one person's 33), ``"landmarks"`` or ``"landmark"`` (a ``NormalizedLandmarkList``),
-  and optionally ``"frame"`` / ``"frame_id"`` / ``"frame_index"`` (else the list position).
+  or ``"keypoints"`` (a list of 33 landmark objects, as hand-written savers do; an empty list is
+  a frame without a person), and optionally ``"frame"`` / ``"frame_id"`` / ``"frame_index"``
+  (else the list position, said in the notes: frames a saver skipped then cannot be seen), or
+* an object keyed by landmark index, ``{"0": {...}, ..., "32": {...}}``.
 
 Coordinates are image pixels, or MediaPipe's normalised [0, 1] (x by the width, y by the height):
 when every |x|, |y| is at most 2 the landmarks are taken as normalised and scaled by the image
@@ -24,19 +27,31 @@ from mmdiff.errors import DataError
 from mmdiff.wild.keypoints.detections import DetectionRows, Detections
 
 NUM_LANDMARKS = 33
-_PEOPLE_KEYS = ("pose_landmarks", "landmarks", "landmark")
+_PEOPLE_KEYS = ("pose_landmarks", "landmarks", "landmark", "keypoints")
+_INDEX_KEYS = {str(j) for j in range(33)}
 _FRAME_KEYS = ("frame", "frame_id", "frame_index")
+
+
+def _is_landmark(x) -> bool:
+    return isinstance(x, dict) and "x" in x and "y" in x
 
 
 def is_mediapipe(frame) -> bool:
     """Whether a JSON frame looks like MediaPipe landmarks."""
     if isinstance(frame, dict):
+        if set(frame) == _INDEX_KEYS:
+            return all(_is_landmark(v) for v in frame.values())
+        if "keypoints" in frame:
+            people = frame["keypoints"]
+            return isinstance(people, list) and (not people or _is_landmark(people[0]))
         return any(k in frame for k in _PEOPLE_KEYS)
     return isinstance(frame, list) and bool(frame) and isinstance(frame[0], dict) and "x" in frame[0]
 
 
 def _people(frame, where: str, source: Path) -> list:
     """The people of one frame, each a list of landmark dicts."""
+    if isinstance(frame, dict) and set(frame) == _INDEX_KEYS:
+        return [[frame[str(j)] for j in range(NUM_LANDMARKS)]]
     if isinstance(frame, dict):
         key = next((k for k in _PEOPLE_KEYS if k in frame), None)
         if key is None:
@@ -83,9 +98,11 @@ def _confidence(lms: np.ndarray, notes: list) -> np.ndarray:
 def read_mediapipe(data: list, source: Path, image_size=None) -> Detections:
     """A JSON list of MediaPipe frames (see the module docstring) -> Detections (pixels)."""
     entries = []                                                             # (frame, where, (33, 4))
+    numbered = 0
     for i, frame in enumerate(data):
-        number = frame.get(next((k for k in _FRAME_KEYS if k in frame), None), i) \
-            if isinstance(frame, dict) else i
+        key = next((k for k in _FRAME_KEYS if k in frame), None) if isinstance(frame, dict) else None
+        number = i if key is None else frame[key]
+        numbered += key is not None
         for k, person in enumerate(_people(frame, f"frame {i}", source)):
             where = f"frame {i}, person {k}"
             entries.append((number, where, _landmarks(person, where, source)))
@@ -93,6 +110,9 @@ def read_mediapipe(data: list, source: Path, image_size=None) -> Detections:
         raise DataError(f"{source}: no person was detected in any frame")
     lms = np.stack([e[2] for e in entries])                                  # (N, 33, 4)
     rows = DetectionRows(str(source), "MediaPipe landmarks")
+    if numbered < len(data):
+        rows.notes.append("MediaPipe frames carry no frame numbers: numbered by their position "
+                          "in the file, so frames the saver skipped cannot be seen")
     conf = _confidence(lms, rows.notes)                                      # (N, 33)
     xy = lms[..., :2]
     if np.abs(xy).max() <= 2.0:

@@ -13,7 +13,8 @@ Formats (field names as the tools write them):
   "keypoint_scores": [...], "bbox": [[x1, y1, x2, y2]], "bbox_score": s}, ...]}, ...]}``; a list
   of such frames, or one image's list of instances. ``meta_info.keypoint_id2name`` names the layout.
 * OpenPose ``--write_json``: one file per frame (``<name>_000000000012_keypoints.json``) with
-  ``{"people": [{"person_id": [-1], "pose_keypoints_2d": [x, y, c, ...]}]}``; pass the folder
+  ``{"people": [{"person_id": [-1], "pose_keypoints_2d": [x, y, c, ...]}]}`` (OpenPose 1.0:
+  ``pose_keypoints``); a point it did not find is ``0, 0, 0``; pass the folder
   (frame number from the file name) or one file; a JSON list of such frames is read as a video.
 * MediaPipe BlazePose landmarks: see :mod:`mmdiff.wild.keypoints.mediapipe`.
 * A list of frames, each one person's points (``[[x, y(, c)], ...]`` or a flat list, or
@@ -54,17 +55,49 @@ def frame_number(name) -> int | None:
     return int(groups[-1]) if groups else None
 
 
+def _natural(name) -> list:
+    """Sort key: digit runs compare as numbers ('f2' < 'f10')."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(name))]
+
+
 def frame_numbers(names: list, rows: DetectionRows, what: str) -> dict:
-    """{name: frame number} for the distinct names; when the names carry no distinct numbers,
-    their (natural) sorted order, said in the notes (missing frames then cannot be seen)."""
+    """{name: frame number} for the distinct names.
+
+    The number a name carries (:func:`frame_number`), when the names carry distinct numbers in
+    the order of the names (natural sort); frames numbered with a common step (every 100th
+    frame saved) are renumbered consecutively. Otherwise (no numbers, repeats, or numbers out
+    of order such as the microseconds of a time stamp) the names' natural sort order, so
+    missing frames cannot be seen. Both are said in the notes."""
     distinct = list(dict.fromkeys(names))
     numbers = {n: frame_number(n) for n in distinct}
-    if None in numbers.values() or len(set(numbers.values())) < len(distinct):
-        key = lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(n))]
-        rows.notes.append(f"{what} carry no distinct frame numbers: frames are numbered in name "
-                          f"order, so frames without a detection cannot be seen")
-        return {n: i for i, n in enumerate(sorted(distinct, key=key))}
+    values = list(numbers.values())
+    in_order = [numbers[n] for n in sorted(distinct, key=_natural)]
+    if None in values or len(set(values)) < len(distinct) or in_order != sorted(in_order):
+        rows.notes.append(f"{what} carry no distinct frame numbers in name order: frames are "
+                          f"numbered in name order, so frames without a detection cannot be seen")
+        return {n: i for i, n in enumerate(sorted(distinct, key=_natural))}
+    step = int(np.gcd.reduce(np.diff(sorted(values)))) if len(values) > 1 else 1
+    if step > 1:
+        first = min(values)
+        rows.notes.append(f"{what} step by {step} (every {step}th frame was saved): renumbered "
+                          f"consecutively from {first}")
+        return {n: first + (v - first) // step for n, v in numbers.items()}
     return numbers
+
+
+def _floats(value, what: str, where: str, source: Path) -> np.ndarray:
+    """``value`` as a float array; DataError naming the entry when it is not numbers."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{source}, {where}: {what} must be numbers, found {value!r:.80}") from None
+
+
+def _list(value, what: str, where: str, source: Path) -> list:
+    if not isinstance(value, list):
+        raise DataError(f"{source}, {where}: {what} must be a list, found "
+                        f"{type(value).__name__}")
+    return value
 
 
 def _entry_dict(entry, where: str, source: Path, need: tuple) -> dict:
@@ -79,15 +112,16 @@ def _entry_dict(entry, where: str, source: Path, need: tuple) -> dict:
 
 def _track_id(value, where: str, source: Path):
     """AlphaPose ``idx`` / OpenPose ``person_id`` / MMPose ``track_id``: a number or [number];
-    -1 (OpenPose's 'none') and missing give None."""
+    -1 (OpenPose's 'none') and missing give None. A longer or nested list (AlphaPose without
+    ``--pose_track`` writes ``[[0.0], [0.0]]``, the candidates it merged) is no track id: None."""
     if value is None:
         return None
     if isinstance(value, list):
-        if len(value) != 1:
-            raise DataError(f"{source}, {where}: a track id must be a number or a one-element "
-                            f"list, found {value!r}")
+        if len(value) != 1 or isinstance(value[0], list):
+            return None
         value = value[0]
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != int(value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) \
+            or value != int(value):
         raise DataError(f"{source}, {where}: a track id must be an integer, found {value!r}")
     return None if int(value) < 0 else int(value)
 
@@ -97,6 +131,10 @@ def read_coco_results(data: list, source: Path, form: str = "AlphaPose / COCO re
     rows = DetectionRows(str(source), form)
     need = ("image_id", "keypoints")
     entries = [_entry_dict(e, f"entry {i}", source, need) for i, e in enumerate(data)]
+    for i, e in enumerate(entries):
+        if not isinstance(e["image_id"], (str, int, float)) or isinstance(e["image_id"], bool):
+            raise DataError(f"{source}, entry {i}: image_id must be a name or a number, found "
+                            f"{e['image_id']!r:.80}")
     numbers = frame_numbers([e["image_id"] for e in entries], rows, "image ids")
     for i, e in enumerate(entries):
         where = f"entry {i} (image_id {e['image_id']!r})"
@@ -109,7 +147,7 @@ def read_coco_results(data: list, source: Path, form: str = "AlphaPose / COCO re
 
 
 def _xywh_box(box, where: str, source: Path) -> np.ndarray:
-    b = np.asarray(box, dtype=np.float64).ravel()
+    b = _floats(box, "the box", where, source).ravel()
     if b.shape != (4,):
         raise DataError(f"{source}, {where}: expected a box [x, y, w, h], found {box!r}")
     return np.array([b[0], b[1], b[0] + b[2], b[1] + b[3]])
@@ -121,9 +159,10 @@ def read_mmpose(data, source: Path) -> Detections:
     layout = None
     frames = data
     if isinstance(data, dict):
-        names = (data.get("meta_info") or {}).get("keypoint_id2name")
-        if isinstance(names, dict):
-            layout = layout_from_names([names[k] for k in sorted(names, key=int)])
+        meta = data.get("meta_info")
+        names = meta.get("keypoint_id2name") if isinstance(meta, dict) else None
+        if isinstance(names, dict) and all(str(k).isdigit() for k in names):
+            layout = layout_from_names([str(names[k]) for k in sorted(names, key=int)])
         frames = data["instance_info"]
     if not isinstance(frames, list):
         raise DataError(f"{source}: 'instance_info' must be a list, found {type(frames).__name__}")
@@ -132,7 +171,7 @@ def read_mmpose(data, source: Path) -> Detections:
     for i, f in enumerate(frames):
         f = _entry_dict(f, f"frame entry {i}", source, ("instances",))
         number = f.get("frame_id", i)
-        for k, inst in enumerate(f["instances"]):
+        for k, inst in enumerate(_list(f["instances"], "'instances'", f"frame entry {i}", source)):
             where = f"frame entry {i} (frame_id {number}), instance {k}"
             inst = _entry_dict(inst, where, source, ("keypoints",))
             rows.add(number, _mmpose_points(inst, where, source), where,
@@ -148,13 +187,14 @@ def _first(value):
 
 
 def _mmpose_points(inst: dict, where: str, source: Path) -> np.ndarray:
-    xy = np.asarray(inst["keypoints"], dtype=np.float64)
+    xy = _floats(inst["keypoints"], "'keypoints'", where, source)
     if xy.ndim == 3 and len(xy) == 1:
         xy = xy[0]
     if xy.ndim != 2 or xy.shape[1] != 2:
         raise DataError(f"{source}, {where}: 'keypoints' must be a list of [x, y] pairs, found "
-                        f"shape {xy.shape}" + (" (3D keypoints?)" if xy.shape[-1] == 3 else ""))
-    scores = np.asarray(inst.get("keypoint_scores", np.ones(len(xy))), dtype=np.float64).ravel()
+                        f"shape {xy.shape}" + (" (3D keypoints?)" if xy.shape[-1:] == (3,) else ""))
+    scores = _floats(inst.get("keypoint_scores", np.ones(len(xy))), "'keypoint_scores'", where,
+                     source).ravel()
     if scores.shape != (len(xy),):
         raise DataError(f"{source}, {where}: {len(xy)} keypoints but {scores.size} "
                         f"keypoint_scores")
@@ -164,7 +204,7 @@ def _mmpose_points(inst: dict, where: str, source: Path) -> np.ndarray:
 def _xyxy_box(box, where: str, source: Path):
     if box is None:
         return None
-    b = np.asarray(box, dtype=np.float64).ravel()
+    b = _floats(box, "'bbox'", where, source).ravel()
     if b.shape != (4,):
         raise DataError(f"{source}, {where}: expected 'bbox' [x1, y1, x2, y2], found {box!r}")
     return b
@@ -176,8 +216,10 @@ def read_openpose_frames(frames: list, names: list, source: Path) -> Detections:
     numbers = frame_numbers(names, rows, "OpenPose file names") if len(names) > 1 else {names[0]: 0}
     for name, frame in zip(names, frames):
         frame = _entry_dict(frame, f"frame {name}", source, ("people",))
-        for k, person in enumerate(frame["people"]):
+        for k, person in enumerate(_list(frame["people"], "'people'", f"frame {name}", source)):
             where = f"frame {name}, person {k}"
+            if isinstance(person, dict) and "pose_keypoints" in person:      # OpenPose 1.0
+                person = {**person, "pose_keypoints_2d": person["pose_keypoints"]}
             person = _entry_dict(person, where, source, ("pose_keypoints_2d",))
             rows.add(numbers[name], person["pose_keypoints_2d"], where,
                      track=_track_id(person.get("person_id"), where, source))

@@ -28,10 +28,10 @@ from mmdiff.wild.keypoints.tracking import Person, choose_person, every_person
 class Keypoints:
     """Keypoints of one person over F frames, Human3.6M-17 order.
 
-    pixels: (F, 17, 2) image pixels, NaN in frames not lifted (gaps). scores: (F, 17)
-    confidences as detected (1 when the file has none, NaN where not detected).
-    source_layout: the file's layout. frame: (F,) frame numbers. filled_frames, gap_frames: (F,)
-    bool; interpolated_joints, low_confidence: (F, 17) bool (see
+    pixels: (F, 17, 2) image pixels, NaN in gaps and at joints with no position. scores:
+    (F, 17) confidences as detected (1 when the file has none, NaN where not detected).
+    source_layout: the file's layout. frame: (F,) frame numbers. filled_frames, gap_frames,
+    unseen_frames: (F,) bool; interpolated_joints, low_confidence: (F, 17) bool (see
     :mod:`mmdiff.wild.keypoints.cleaning`). image_size: (width, height) when the file gives it;
     person: the track lifted; notes: what was read and decided, for the user to see."""
     pixels: np.ndarray
@@ -45,20 +45,21 @@ class Keypoints:
     image_size: tuple[int, int] | None = None
     person: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    unseen_frames: np.ndarray | None = None
 
     def __post_init__(self):
         F = len(self.pixels)
         defaults = {"frame": np.arange(F), "filled_frames": np.zeros(F, bool),
                     "gap_frames": np.zeros(F, bool), "interpolated_joints": np.zeros((F, 17), bool),
-                    "low_confidence": np.zeros((F, 17), bool)}
+                    "low_confidence": np.zeros((F, 17), bool), "unseen_frames": np.zeros(F, bool)}
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
 
     @property
     def lifted(self) -> np.ndarray:
-        """(F,) frames that have 2D keypoints (all but the gaps)."""
-        return ~self.gap_frames
+        """(F,) frames that have all 17 2D keypoints (all but the gaps and the unseen frames)."""
+        return ~(self.gap_frames | self.unseen_frames)
 
     def normalized(self, width: int, height: int) -> np.ndarray:
         """(F, 17, 2) float32 in the models' normalised screen coordinates: ``u = 2 x / w - 1``,
@@ -128,17 +129,42 @@ def choose_layout(det: Detections, layout: str = "auto") -> tuple[str, str]:
 
 
 def _person_keypoints(det: Detections, layout: str, chosen: Person, min_score: float,
-                      max_gap: int, max_joint_gap: int) -> Keypoints:
+                      max_gap: int, max_joint_gap: int, guessed: bool = True) -> Keypoints:
     """One chosen person of ``det`` -> Human3.6M-17 :class:`Keypoints`, filled and flagged; its
-    notes are the cleaning's."""
+    notes are the cleaning's. A 17-point layout that was ``guessed`` from the point count is
+    checked (DataError when the points do not look like it); one the file or ``--layout`` named
+    is trusted, and a failed check is only said in the notes (poor face points, say)."""
     points = to_h36m_points(chosen.points, layout)                           # (F, 17, 3)
+    doubt = ()
     if POINTS[layout] == 17:
-        check_layout(points if layout == "h36m" else chosen.points, layout, det.source)
+        try:
+            check_layout(points if layout == "h36m" else chosen.points, layout, det.source)
+        except DataError as err:
+            if guessed:
+                raise
+            doubt = (f"track {chosen.track}: {str(err).split(': ', 1)[1].split(';')[0]} "
+                     f"(the layout was named, so it is kept)",)
     cleaned = clean(points, chosen.detected, chosen.frame, min_score, max_gap, max_joint_gap)
     return Keypoints(cleaned.pixels.astype(np.float32), cleaned.scores.astype(np.float32), layout,
                      chosen.frame, cleaned.filled_frames, cleaned.gap_frames,
                      cleaned.interpolated_joints, cleaned.low_confidence, det.image_size,
-                     chosen.track, cleaned.notes)
+                     chosen.track, doubt + cleaned.notes, cleaned.unseen_frames)
+
+
+#: Forms whose 17 points may be in either order (Human3.6M or COCO); detectors' own formats
+#: write COCO's.
+AMBIGUOUS_FORMS = ("keypoint array", "frames of keypoints")
+
+
+def _checked(det: Detections, layout: str, how: str) -> bool:
+    """Whether a 17-point layout must pass :func:`check_layout`: when it was guessed from the
+    point count of a plain array, or ``--layout`` names another than the guess; not for a
+    detector's own format, when the file names it or ``--layout`` confirms the guess (the user
+    has seen the points)."""
+    if how == "named by the file" or (how.endswith("per person")
+                                      and det.form not in AMBIGUOUS_FORMS):
+        return False
+    return how != "--layout" or layout != choose_layout(det)[0]
 
 
 def _file_notes(det: Detections, layout: str, how: str) -> tuple[str, ...]:
@@ -162,7 +188,8 @@ def read_keypoints(path, layout: str = "auto", key: str | None = None, video: st
     det = read_detections(path, key, video, image_size)
     layout, how = choose_layout(det, layout)
     chosen = choose_person(det, person)
-    kp = _person_keypoints(det, layout, chosen, min_score, max_gap, max_joint_gap)
+    kp = _person_keypoints(det, layout, chosen, min_score, max_gap, max_joint_gap,
+                           _checked(det, layout, how))
     return replace(kp, notes=_file_notes(det, layout, how) + chosen.notes + kp.notes)
 
 
@@ -182,6 +209,6 @@ def read_people(path, layout: str = "auto", key: str | None = None, video: str |
         people, notes = [chosen], chosen.notes
     else:
         people, notes = every_person(det, min_detections)
-    out = tuple(_person_keypoints(det, layout, p, min_score, max_gap, max_joint_gap)
-                for p in people)
+    out = tuple(_person_keypoints(det, layout, p, min_score, max_gap, max_joint_gap,
+                                  _checked(det, layout, how)) for p in people)
     return out, _file_notes(det, layout, how) + tuple(notes)
