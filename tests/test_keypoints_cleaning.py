@@ -74,3 +74,20 @@ def test_missing_frame_inside_an_unbounded_joint_run_holds_the_detected_values()
     out = clean(pts, detected, np.arange(12), names="abc")
     np.testing.assert_allclose(out.pixels[2, 0], track()[2, 0, :2])          # between frames 1 and 3
     assert out.low_confidence[2, 0] and out.interpolated_joints[2, 1:].all()
+
+
+def test_smoothing_over_time_stays_within_runs(rng):
+    """A Gaussian over time: a still point stays put, jitter shrinks, a ramp keeps its slope
+    inside the run, and frames across a gap are not mixed."""
+    from mmdiff.wild.keypoints.cleaning import smooth_over_time
+    F = 40
+    ramp = np.arange(F, dtype=float)[:, None, None] * np.ones((F, 17, 2))
+    noisy = ramp + rng.normal(size=ramp.shape)
+    lifted = np.ones(F, bool)
+    lifted[20:22] = False                                                    # a gap
+    out = smooth_over_time(noisy, lifted, 2.0)
+    assert np.std(out[5:15] - ramp[5:15]) < 0.6 * np.std(noisy[5:15] - ramp[5:15])
+    np.testing.assert_allclose(smooth_over_time(ramp, lifted, 2.0)[6:14], ramp[6:14], atol=1e-9)
+    np.testing.assert_array_equal(out[20:22], noisy[20:22])                 # gap untouched
+    assert out[19, 0, 0] < 19.5 and out[22, 0, 0] > 21.5                    # no mixing
+    np.testing.assert_array_equal(smooth_over_time(noisy, lifted, 0), noisy)

@@ -128,7 +128,8 @@ def predict_sequence(kp: Keypoints, cfg: Config, lifter, denoiser=None, width=No
     pose_3d = aggregate(full)                                                # (F, 17, 3)
     report = plausibility_report(pose_3d, kp.filled_frames, kp.interpolated_joints,
                                  kp.low_confidence) if lifted.sum() >= 2 else None
-    smoothed = (f"2D smoothed over time: Gaussian, sigma {smooth:g} frames (--smooth)" if smooth
+    unit = "frame" if smooth == 1 else "frames"
+    smoothed = (f"2D smoothed over time: Gaussian, sigma {smooth:g} {unit} (--smooth)" if smooth
                 else "2D not smoothed over time (--smooth 0)")
     notes = kp.notes + (smoothed, frame.text(), f"lifted {lifted.sum()} frames: {describe(pipe)}")
     return PersonLift(kp, frame, pose_2d, pose_3d, full, report, notes)
