@@ -65,8 +65,8 @@ def test_openpose_points_it_did_not_find_are_not_lifted_at_zero(tmp_path):
     kp = read_keypoints(write_json(tmp_path / "op.json", frames))
     assert np.isfinite(kp.pixels).all() and kp.lifted.all()
     np.testing.assert_allclose(kp.pixels[:, 10], pts[:, 17, :2])            # Head: right ear
-    np.testing.assert_allclose(kp.pixels[4:6, 3], [pts[3, 11, :2] + [1, 1], pts[3, 11, :2] + [2, 2]],
-                               atol=1e-4)                                   # ankle: interpolated
+    ankle = [pts[3, 11, :2] + [1, 1], pts[3, 11, :2] + [2, 2]]             # interpolated
+    np.testing.assert_allclose(kp.pixels[4:6, 3], ankle, atol=1e-4)
     pts[:, 14] = 0.0                                                         # left ankle: never
     frames = [{"people": [{"pose_keypoints_2d": p.ravel().tolist()}]} for p in pts]
     kp = read_keypoints(write_json(tmp_path / "op2.json", frames))

@@ -133,7 +133,8 @@ def _spread(d3: np.ndarray, p2) -> np.ndarray:
 
 def pose_sequence_view(pose_3d, keypoints_px=None, image_size=None, title: str = "mmdiff predict",
                        filled_frames=None, flagged_joints=None, fps: float = 25.0,
-                       widget: bool = False, frames: bool = True, labels=None) -> View:
+                       widget: bool = False, frames: bool = True, labels=None,
+                       size_note: str | None = None) -> View:
     """An animated lifted sequence of one person or several: 3D skeletons beside their 2D
     keypoints, play / pause, slider.
 
@@ -142,14 +143,15 @@ def pose_sequence_view(pose_3d, keypoints_px=None, image_size=None, title: str =
         with up = -y and depth = z, in one cube that holds every frame; several people stand
         ``SPACING`` m apart along x, in their left-to-right order in the image.
     keypoints_px: (F, 17, 2) / (P, F, 17, 2) image pixels (x right, y down) or None (3D only);
-        image_size: (width, height) pixels, the 2D panel's extent.
+        image_size: (width, height) pixels, the 2D panel's extent; size_note: said beside it.
     filled_frames: (F,) / (P, F) bool, frames with no detection, filled by interpolation
         (marked). flagged_joints: (F, 17) / (P, F, 17) bool, joints interpolated or of low
         confidence (ringed in orange). labels: a name per person (hover text).
     fps: the play speed. Handles: person 0 ``3d/...``, ``2d/...``, ``2d/flagged joints``;
         person k > 0 the same under ``3d/k/``, ``2d/k/``.
-    frames: attach the plotly frames (``False``: ``view.update.frames`` holds them as plain dicts, for
-    :func:`write_pose_html`, which skips plotly's slow validation of hundreds of frames).
+    frames: attach the plotly frames (``False``: ``view.update.frames`` holds them as plain
+        dicts, for :func:`write_pose_html`, which skips plotly's slow validation of hundreds of
+        frames).
     update(frame): shows frame ``frame`` (for a notebook slider; the page animates by itself).
     """
     p3, p2, size = _check(pose_3d, keypoints_px, image_size)
@@ -163,7 +165,9 @@ def pose_sequence_view(pose_3d, keypoints_px=None, image_size=None, title: str =
                                              else ")")
     fig = (make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5],
                          specs=[[{"type": "scene"}, {"type": "xy"}]],
-                         subplot_titles=(heading, f"2D keypoints ({size[0]:.0f} x {size[1]:.0f} px)"))
+                         subplot_titles=(heading,
+                                         f"2D keypoints ({size[0]:.0f} x {size[1]:.0f} px"
+                                         + (f"; {size_note})" if size_note else ")")))
            if two_d else go.Figure())
     traces = Traces(fig)
     where3, where2 = (dict(row=1, col=1), dict(row=1, col=2)) if two_d else ({}, {})
@@ -252,12 +256,12 @@ def _play_pause(fps: float) -> dict:
 
 def write_pose_html(pose_3d, path, title: str = "mmdiff predict", keypoints_px=None,
                     image_size=None, filled_frames=None, flagged_joints=None,
-                    fps: float = 25.0, labels=None) -> Path:
+                    fps: float = 25.0, labels=None, size_note: str | None = None) -> Path:
     """Write :func:`pose_sequence_view` as a standalone page (plotly.js inlined) at ``path``.
     Arguments as :func:`pose_sequence_view`. Returns the path written."""
     view = pose_sequence_view(pose_3d, keypoints_px, image_size, title=title,
                               filled_frames=filled_frames, flagged_joints=flagged_joints, fps=fps,
-                              frames=False, labels=labels)
+                              frames=False, labels=labels, size_note=size_note)
     page = view.fig.to_dict()
     page["frames"] = view.update.frames                                      # plain dicts
     path = Path(path)

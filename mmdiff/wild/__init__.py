@@ -108,7 +108,8 @@ def image_size_for(kp: Keypoints, width: int | None, height: int | None) -> tupl
         return (int(width), int(height)), note
     if kp.image_size is None:
         return None, "image: size not given (--width/--height) nor in the file"
-    return tuple(kp.image_size), f"image: {kp.image_size[0]} x {kp.image_size[1]} px (from the file)"
+    w, h = kp.image_size
+    return (w, h), f"image: {w} x {h} px (from the file)"
 
 
 def predict_sequence(kp: Keypoints, cfg: Config, lifter, denoiser=None, width=None, height=None,
@@ -136,7 +137,8 @@ def predict_sequence(kp: Keypoints, cfg: Config, lifter, denoiser=None, width=No
 
 
 def predict_people(people, cfg: Config, lifter, denoiser=None, width=None, height=None,
-                   device=None, framing: str = "h36m", notes=(), smooth: float = SMOOTH) -> Prediction:
+                   device=None, framing: str = "h36m", notes=(),
+                   smooth: float = SMOOTH) -> Prediction:
     """Lift each :class:`~mmdiff.wild.keypoints.Keypoints` of ``people`` (one per track) with
     :func:`predict_sequence`; ``notes``: what was read (they lead the prediction's notes)."""
     if not people:
@@ -227,11 +229,14 @@ def _view_args(pred) -> dict:
     size = pred.image_size
     if size is None:                       # the 2D panel spans the keypoints
         size = tuple(int(np.ceil(np.nanmax(px[..., k]) * 1.05)) for k in (0, 1))
+        extent = "image size unknown: the keypoints' extent"
+    else:
+        extent = None
     return dict(pose_3d=pred.pose_3d, keypoints_px=px, image_size=size,
                 filled_frames=st(lambda p: p.keypoints.filled_frames, False),
                 flagged_joints=st(lambda p: p.keypoints.interpolated_joints
                                   | p.keypoints.low_confidence, False),
-                labels=[f"track {p.track}" for p in pred.people])
+                labels=[f"track {p.track}" for p in pred.people], size_note=extent)
 
 
 def sequence_view(pred: Prediction | PersonLift, title: str = "mmdiff predict", fps: float = 25.0,
@@ -242,7 +247,8 @@ def sequence_view(pred: Prediction | PersonLift, title: str = "mmdiff predict", 
     return pose_sequence_view(**_view_args(pred), title=title, fps=fps, widget=widget)
 
 
-def write_html(pred: Prediction | PersonLift, path, title: str = "mmdiff predict", fps: float = 25.0) -> Path:
+def write_html(pred: Prediction | PersonLift, path, title: str = "mmdiff predict",
+               fps: float = 25.0) -> Path:
     """The standalone animated page of a prediction (:func:`mmdiff.viz.write_pose_html`)."""
     from mmdiff.viz import write_pose_html
     args = _view_args(pred)

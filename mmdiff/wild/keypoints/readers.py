@@ -126,7 +126,8 @@ def _track_id(value, where: str, source: Path):
     return None if int(value) < 0 else int(value)
 
 
-def read_coco_results(data: list, source: Path, form: str = "AlphaPose / COCO results") -> Detections:
+def read_coco_results(data: list, source: Path,
+                      form: str = "AlphaPose / COCO results") -> Detections:
     """AlphaPose results / COCO keypoint results: a flat list of detections with ``image_id``."""
     rows = DetectionRows(str(source), form)
     need = ("image_id", "keypoints")
@@ -175,7 +176,8 @@ def read_mmpose(data, source: Path) -> Detections:
             where = f"frame entry {i} (frame_id {number}), instance {k}"
             inst = _entry_dict(inst, where, source, ("keypoints",))
             rows.add(number, _mmpose_points(inst, where, source), where,
-                     score=_first(inst.get("bbox_score")), box=_xyxy_box(inst.get("bbox"), where, source),
+                     score=_first(inst.get("bbox_score")),
+                     box=_xyxy_box(inst.get("bbox"), where, source),
                      track=_track_id(inst.get("track_id"), where, source))
     return rows.build(layout)
 
