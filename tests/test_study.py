@@ -9,7 +9,8 @@ import pytest
 
 from mmdiff.errors import ConfigError, DataError
 from mmdiff.study import STUDIES, get_study, load_study, main, markdown_table
-from mmdiff.study.report import paired, t975
+from mmdiff.study.report import paired
+from mmdiff.study.stats import compare, holm, t_cdf, t_quantile, verdict
 
 from conftest import REPO
 
@@ -30,10 +31,41 @@ def test_grid_names_and_baselines():
 def test_paired_difference_and_its_interval():
     d = paired([10.0, 11.0, 12.5], [9.0, 10.5, 11.0])                 # differences 1, 0.5, 1.5
     assert d["mean"] == pytest.approx(1.0) and d["std"] == pytest.approx(0.5)
-    half = 4.303 * 0.5 / 3 ** 0.5
-    assert d["ci95"] == pytest.approx([1.0 - half, 1.0 + half], abs=1e-3)
+    half = 4.302652729911275 * 0.5 / 3 ** 0.5                          # exact t(0.975, 2)
+    assert d["ci95"] == pytest.approx([1.0 - half, 1.0 + half], abs=1e-8)
     assert paired([1.0], [0.0])["ci95"] is None
-    assert t975(2) == 4.303 and t975(12) == 2.131 and t975(100) == 1.96
+
+
+def test_exact_t_quantiles_and_p_values():
+    """Against published values (R's qt / pt): no table, no rounding."""
+    for q, df, want in [(0.975, 1, 12.706204736174705), (0.975, 2, 4.302652729911275),
+                        (0.975, 9, 2.262157162798205), (0.8, 9, 0.8834038596250774),
+                        (0.975, 30, 2.042272456301238), (0.95, 1000, 1.646378817285)]:
+        assert t_quantile(q, df) == pytest.approx(want, abs=1e-8)
+    assert t_cdf(2.0, 5) == pytest.approx(0.9490302605850709, abs=1e-12)
+    c = compare("x", [1.0, 2.0, 3.0, 4.5], [0.0] * 4)                  # t = 3.516, df 3
+    assert c.p == pytest.approx(0.03902030417, abs=1e-9)
+    assert c.mde == pytest.approx((3.182446305284 + 0.978472312133) * c.se, abs=1e-6)
+
+
+def test_holm_and_the_verdict_follow_the_adjusted_interval():
+    """Holm's step-down p-values (the textbook example: 0.01, 0.04, 0.03 of 3 -> 0.03, 0.06,
+    0.06), and an adjusted interval that excludes 0 exactly when Holm rejects."""
+    rng = __import__("numpy").random.default_rng(0)
+    base = rng.normal(size=6)
+    comps = [compare(str(k), base + shift + rng.normal(scale=0.3, size=6), base)
+             for k, shift in enumerate((0.9, 0.1, 0.45, -0.05))]
+    adjusted = holm(comps)
+    ps = sorted(c.p for c in comps)
+    m = len(ps)
+    want = [min(1, max((m - j) * ps[j] for j in range(i + 1))) for i in range(m)]
+    assert sorted(c.p_holm for c in adjusted) == pytest.approx(want)
+    for c in adjusted:
+        low, high = c.adjusted
+        assert (c.p_holm < 0.05) == (low > 0 or high < 0)
+        assert c.verdict == verdict(low, high)
+    assert verdict(0.2, 1.5) == "holds" and verdict(-0.5, 0.8) == "equivalent within ±1 mm"
+    assert verdict(-1.2, 0.3) == "inconclusive"
 
 
 @pytest.mark.slow
@@ -132,10 +164,14 @@ def test_table_pairs_every_arm_with_the_versus_arm():
     doc = {"seeds": [0, 1, 2], "baseline": "a", "versus": "b", "arms": arms,
            "command": "mmdiff study x", "wall_seconds": 60}
     table = markdown_table(doc)
-    want = paired(p1["c"], p1["b"])
+    from mmdiff.study.report import comparisons
+    want = comparisons(doc)[("c", "p1", "b")]
+    assert len(comparisons(doc)) == 2 * 2 + 2                  # ΔP1, ΔP2 of b, c; ΔP1 of a, c
+    low, high = want.adjusted
     row_c = [ln for ln in table.splitlines() if ln.startswith("| c |")][0]
-    assert row_c.endswith(f" {want['mean']:+.2f} [{want['ci95'][0]:+.2f}, {want['ci95'][1]:+.2f}] |")
+    assert row_c.endswith(f" {want.mean:+.2f} [{low:+.2f}, {high:+.2f}] {want.verdict} |")
     assert "ΔP1 vs b" in table.splitlines()[0] and "(reference)" in table
+    assert "Holm-adjusted over the 6 differences" in table
 
 
 def test_run_key_ignores_later_fields_at_their_default():
@@ -161,3 +197,17 @@ def test_renamed_config_keys_keep_the_run_keys_of_earlier_runs():
     assert keys["mmdiff"] == "denoiser-e1bfdb234bd5"
     assert keys["diffpose_own"] == "denoiser-bb6b63df4f45"
     assert keys["regressor"] == "denoiser-239768eadd74"
+
+
+def test_readme_verdict_words_agree_with_their_intervals():
+    """Every "mean [low, high] word" cell in README's study tables: the word is the one the
+    interval gives (holds: excludes 0; equivalent: inside ±1 mm; else inconclusive)."""
+    import re
+    text = (REPO / "README.md").read_text()
+    cells = re.findall(r"([+-]\d+\.\d\d) \[([+-]\d+\.\d\d), ([+-]\d+\.\d\d)\] "
+                       r"(holds|equivalent within ±1 mm|inconclusive)", text)
+    assert len(cells) >= 20
+    for mean, low, high, word in cells:
+        assert verdict(float(low), float(high)) == word or (
+            # a bound that rounds to 0.00 or ±1.00 is decided by the unrounded number
+            {abs(float(low)), abs(float(high))} & {0.0, 1.0}), (mean, low, high, word)

@@ -27,18 +27,52 @@ __all__ = ["STUDIES", "Arm", "Study", "get_study", "load_study", "markdown_table
            "run_and_store", "main", "STUDY_DIR"]
 
 
+def _one_seed(name: str, exp: str, fast: bool, seed: int, results_dir) -> int:
+    """One worker of ``--jobs``: every arm of one seed, on one thread."""
+    from mmdiff.engine.cpu import set_threads
+    from mmdiff.study.run import run_study
+    set_threads(1)
+    prefix = f"[seed {seed}] "
+    run_study(get_study(name), Path(exp), fast=fast, seeds=[seed], results_dir=results_dir,
+              log=lambda m: print(prefix + m, flush=True))
+    return seed
+
+
+def run_parallel(name: str, exp, fast: bool, seeds, results_dir, jobs: int, log=print) -> None:
+    """Run the seeds of study ``name`` as ``jobs`` single-thread processes at once (each seed's
+    arms in one process, in order). The data, and a lifter the seeds share, are made first."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+    from mmdiff.study.run import dataset_files
+    study = get_study(name)
+    seeds = list(study.seeds if seeds is None else seeds)
+    dataset_files(study, Path(exp) / ("fast" if fast else ""), log)
+    if not study.lifter_per_seed:                       # the shared lifter: once, here
+        _one_seed(name, str(exp), fast, seeds.pop(0), results_dir)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        for seed in pool.map(_one_seed, [name] * len(seeds), [str(exp)] * len(seeds),
+                             [fast] * len(seeds), seeds, [results_dir] * len(seeds)):
+            log(f"{name}: seed {seed} done")
+
+
 def run_and_store(name: str, exp: str | Path = "exp/studies", out: str | Path | None = None,
-                  fast: bool = False, seeds=None, log=print) -> Path:
+                  fast: bool = False, seeds=None, log=print, jobs: int = 1) -> Path:
     """Run (or continue) study ``name`` and write its JSON: ``out`` (default ckpts/studies/, or
-    ``<exp>/fast/`` for ``fast``, so a smoke test never replaces the stored results)."""
+    ``<exp>/fast/`` for ``fast``, so a smoke test never replaces the stored results). Per-run
+    results go to ``<out>/results/`` (``<exp>/fast/results`` for ``fast``). ``jobs``: seeds run
+    as that many single-thread processes at once."""
     from mmdiff.study.run import run_study
     study = get_study(name)
+    folder = Path(out) if out is not None else (Path(exp) / "fast" if fast else STUDY_DIR)
+    results_dir = None if fast else folder / "results"
     t0 = time.perf_counter()
-    results = run_study(study, Path(exp), fast=fast, seeds=seeds, log=log)
+    if jobs > 1:
+        run_parallel(name, exp, fast, seeds, results_dir, jobs, log)
+    results = run_study(study, Path(exp), fast=fast, seeds=seeds, log=log,
+                        results_dir=results_dir)
     command = f"mmdiff study {name}" + (" --fast" if fast else "")
     wall = sum(r["wall_seconds"] for per_seed in results.values() for r in per_seed.values())
     doc = summarise(study, results, command, fast, max(wall, time.perf_counter() - t0))
-    folder = Path(out) if out is not None else (Path(exp) / "fast" if fast else STUDY_DIR)
     return write_study(doc, folder / f"{name}.json")
 
 
@@ -58,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="rewrite README.md's study tables from the stored files (--check: "
                          "only say which differ, exit 1 if any)")
     ap.add_argument("--check", action="store_true", help="with --readme: compare only")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="run the seeds as N single-thread processes at once (default 1)")
     args = ap.parse_args(argv)
     if args.readme:
         from mmdiff.study.readme import sync_readme
@@ -78,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"### {get_study(name).title}\n\n{markdown_table(load_study(folder / f'{name}.json'))}\n")
         else:
             try:
-                path = run_and_store(name, args.exp, args.out, args.fast, seeds)
+                path = run_and_store(name, args.exp, args.out, args.fast, seeds, jobs=args.jobs)
             except KeyboardInterrupt as stop:  # the run in progress saved its checkpoint
                 print(f"mmdiff study {name}: stopped ({stop or 'interrupted'}); run the same "
                       f"command again to continue", file=sys.stderr)

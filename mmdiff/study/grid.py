@@ -5,9 +5,13 @@
 
 An arm either trains a denoiser (``overrides`` of the study's config), evaluates another arm's
 trained weights differently (``from_arm`` + ``eval_overrides``: DDIM steps, EMA), or is the lifter
-alone (``lifter=True``). Every arm of a study refines one lifter (trained once, with the study's
-first seed), and every arm of one seed shares that seed's data and training seed, so differences
-between arms are paired by seed; the seeds vary the refinements, not the prior. Two runs with
+alone (``lifter=True``, with ``eval_overrides`` such as its own flip TTA). In the first studies
+every arm refines one lifter (trained once, with the study's first seed); in studies with
+``lifter_per_seed`` each seed trains its own lifter too, so the lifter's variance is in the
+intervals. Every arm of one seed shares that seed's data, lifter and training seed, so
+differences between arms are paired by seed. ``validation`` subjects are held out of every
+training run: studies that make a choice evaluate on them (``evaluate_on="validation"``), the
+others on the test subjects only. Two runs with
 the same resolved training config and seed are the same run, trained once (see
 :mod:`mmdiff.study.run`).
 """
@@ -42,6 +46,9 @@ class Study:
     overrides: dict = field(default_factory=dict)        # budget changes for every run
     seeds: tuple[int, ...] = (0, 1, 2)
     versus: str | None = None                            # a second arm every row is paired with
+    lifter_per_seed: bool = False                        # each seed trains its own lifter
+    validation: tuple[str, ...] = ()                     # training subjects held out of training
+    evaluate_on: str = "test"                            # "test" subjects or the "validation" ones
 
     def arm(self, name: str) -> Arm:
         for a in self.arms:
@@ -53,6 +60,11 @@ class Study:
 
 LIFTER = Arm("lifter", "lifter alone (GraFormer)", lifter=True,
              note="the refinement's starting point: the lifter's output, no flip TTA")
+LIFTER_TTA = Arm("lifter_tta", "lifter alone, its own flip TTA", lifter=True,
+                 eval_overrides={"eval.flip": True},
+                 note="the baseline: the same test-time treatment (flip TTA) as every refinement")
+LIFTER_NO_TTA = Arm("lifter_no_tta", "lifter alone, no flip TTA (extra row)", lifter=True,
+                    note="not a fair baseline: the refinements all use flip TTA")
 MMDIFF = Arm("mmdiff", "lifter + MMDiff")
 DIFFPOSE_ARCH = Arm("diffpose_arch", "lifter + DiffPose network, MMDiff's recipe",
                     {"model.kind": "diffpose"})
@@ -67,6 +79,9 @@ REGRESSOR = Arm("regressor", "lifter + MMDiff network as a residual regressor",
                 note="same network and budget, no diffusion: one pass corrects the lifter")
 
 PIPELINES = (LIFTER, MMDIFF, DIFFPOSE_ARCH, DIFFPOSE_OWN, REGRESSOR)
+#: the headline comparison: every arm with flip TTA, a lifter per seed, S8 held out of training
+HEADLINE = (LIFTER_TTA, MMDIFF, REGRESSOR, LIFTER_NO_TTA)
+VALIDATION = ("S8",)
 
 STUDIES = {s.name: s for s in (
     Study("pipelines", "Lifter vs refinements (embedded data)",
@@ -107,6 +122,23 @@ STUDIES = {s.name: s for s in (
           "The same question on real Human3.6M motion (../shared/realmotion, 2D simulated by the "
           "kit's cameras and detector).", "realmotion",
           PIPELINES, overrides={"data.train_stride": 16, "data.test_stride": 20}, versus="mmdiff"),
+    Study("headline", "Lifter (flip TTA) vs MMDiff vs regressor, 10 seeds (embedded data)",
+          "Does MMDiff's diffusion refinement beat its own lifter under the same test-time "
+          "treatment, and a residual regressor of the same network and budget?", "embedded",
+          HEADLINE, seeds=tuple(range(10)), versus="mmdiff", lifter_per_seed=True,
+          validation=VALIDATION),
+    Study("headline_real", "Lifter (flip TTA) vs MMDiff vs regressor, 10 seeds (real motion)",
+          "The headline question on real Human3.6M motion (../shared/realmotion, 2D simulated by "
+          "the kit's cameras and detector).", "realmotion", HEADLINE,
+          overrides={"data.train_stride": 16, "data.test_stride": 20}, seeds=tuple(range(10)),
+          versus="mmdiff", lifter_per_seed=True, validation=VALIDATION),
+    Study("train_steps_val", "Which timesteps to train, decided on validation (embedded data)",
+          "The demo trains only t < 12; the paper all 51. Which is better on the validation "
+          "subject S8 (held out of training)? The demo's train_t_max follows this study.",
+          "embedded",
+          (MMDIFF, Arm("train_all", "MMDiff trained on all 51 timesteps (the paper)",
+                       {"diffusion.train_t_max": 0})),
+          lifter_per_seed=True, validation=VALIDATION, evaluate_on="validation"),
 )}
 
 

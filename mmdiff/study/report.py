@@ -16,7 +16,6 @@ training seed), its mean and the 95 % Student-t interval of that mean (None with
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -25,30 +24,19 @@ import torch
 from mmdiff.engine.atomic import write_atomic
 from mmdiff.errors import DataError
 from mmdiff.study.grid import Study
+from mmdiff.study.stats import Comparison, compare, holm
 
-#: two-sided 95 % quantiles of Student's t, by degrees of freedom
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-        9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
 METRICS = ("p1", "p2")
 
 
-def t975(df: int) -> float:
-    """The 0.975 quantile of Student's t with ``df`` degrees of freedom (table, conservative
-    between entries; 1.96 beyond 30)."""
-    if df < 1:
-        raise DataError(f"t975: degrees of freedom must be >= 1, found {df}")
-    return T975[min(k for k in T975 if k >= df)] if df <= 30 else 1.96
-
-
 def paired(values: list[float], base: list[float]) -> dict:
-    """Mean, std and 95 % interval of the per-seed differences ``values - base``."""
+    """Mean, std, 95 % interval and p-value of the per-seed differences ``values - base``,
+    unrounded (exact Student-t quantiles, :mod:`mmdiff.study.stats`); no interval with one seed."""
     d = np.asarray(values, dtype=float) - np.asarray(base, dtype=float)
-    n = len(d)
-    std = float(d.std(ddof=1)) if n > 1 else 0.0
-    half = t975(n - 1) * std / math.sqrt(n) if n > 1 else None
-    mean = float(d.mean())
-    return {"mean": round(mean, 3), "std": round(std, 3),
-            "ci95": None if half is None else [round(mean - half, 3), round(mean + half, 3)]}
+    if len(d) < 2:
+        return {"mean": float(d.mean()), "std": 0.0, "ci95": None, "p": None}
+    c = compare("diff", values, base)
+    return {"mean": c.mean, "std": c.sd, "ci95": list(c.ci95), "p": c.p}
 
 
 def summarise(study: Study, results: dict, command: str, fast: bool,
@@ -59,7 +47,8 @@ def summarise(study: Study, results: dict, command: str, fast: bool,
     doc = {"study": study.name, "title": study.title, "question": study.question,
            "data": study.data, "config": study.config, "overrides": study.overrides,
            "seeds": seeds, "baseline": base, "versus": study.versus, "command": command,
-           "fast": fast,
+           "fast": fast, "lifter_per_seed": study.lifter_per_seed,
+           "validation": list(study.validation), "evaluate_on": study.evaluate_on,
            "wall_seconds": round(wall_seconds, 1), "torch": torch.__version__, "arms": {}}
     for arm in study.arms:
         runs = results[arm.name]
@@ -72,8 +61,8 @@ def summarise(study: Study, results: dict, command: str, fast: bool,
             entry[key] = {}
         for m in METRICS:
             v = [runs[s][m] for s in seeds]
-            entry["mean"][m] = round(float(np.mean(v)), 3)
-            entry["std"][m] = round(float(np.std(v, ddof=1)), 3) if len(v) > 1 else 0.0
+            entry["mean"][m] = float(np.mean(v))
+            entry["std"][m] = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
             entry["diff"][m] = paired(v, [results[base][s][m] for s in seeds])
         doc["arms"][arm.name] = entry
     return doc
@@ -102,43 +91,56 @@ def _pm(entry: dict, m: str) -> str:
     return f"{entry['mean'][m]:.2f} ± {entry['std'][m]:.2f}"
 
 
-def _signed(d: dict) -> str:
-    """A :func:`paired` difference as "-2.98 [-4.83, -1.13]" (no interval with one seed)."""
-    ci = "" if d["ci95"] is None else f" [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
-    return f"{d['mean']:+.2f}{ci}"
-
-
-def _diff(entry: dict, m: str, baseline: bool) -> str:
-    return "(baseline)" if baseline else _signed(entry["diff"][m])
-
-
-def _versus(doc: dict, name: str, versus: str, m: str) -> str:
-    """Arm ``name`` minus arm ``versus``, paired by seed, from the stored per-seed results."""
-    if name == versus:
-        return "(reference)"
+def comparisons(doc: dict) -> dict[tuple[str, str, str], Comparison]:
+    """The family of one study table, Holm-adjusted together: for every arm but the baseline
+    its ΔP1 and ΔP2 against the baseline, and for every arm but ``versus`` its ΔP1 against
+    ``versus``. Keys: (arm, metric, against)."""
     seeds = [str(s) for s in doc["seeds"]]
-    return _signed(paired([doc["arms"][name]["seeds"][s][m] for s in seeds],
-                          [doc["arms"][versus]["seeds"][s][m] for s in seeds]))
+    arms, base, versus = doc["arms"], doc["baseline"], doc.get("versus")
+    keys = [(a, m, base) for a in arms if a != base for m in METRICS]
+    if versus:
+        keys += [(a, "p1", versus) for a in arms if a != versus]
+    found = [compare(f"{a} {m} vs {b}", [arms[a]["seeds"][s][m] for s in seeds],
+                     [arms[b]["seeds"][s][m] for s in seeds]) for a, m, b in keys]
+    return dict(zip(keys, holm(found)))
+
+
+def cell(c: Comparison) -> str:
+    """"-1.05 [-2.90, +0.79] inconclusive": mean, Holm-adjusted interval, verdict (mm, rounded
+    here, once)."""
+    low, high = c.adjusted
+    return f"{c.mean:+.2f} [{low:+.2f}, {high:+.2f}] {c.verdict}"
 
 
 def markdown_table(doc: dict) -> str:
-    """The README / lesson table: per arm P1 and P2 (mean ± std over seeds, mm) and the paired
-    difference to the baseline with its 95 % interval."""
-    n, versus = len(doc["seeds"]), doc.get("versus")
-    head = f"| arm | parameters | P1 mm | P2 mm | ΔP1 vs {doc['baseline']} [95 % CI] | ΔP2 |"
-    if versus:
-        head += f" ΔP1 vs {versus} [95 % CI] |"
+    """The README / lesson table: per arm P1 and P2 (mean ± std over seeds, mm) and its paired
+    differences, each with its Holm-adjusted interval and the verdict computed from it
+    (:mod:`mmdiff.study.stats`); the minimum detectable ΔP1 at 80 % power below."""
+    n, versus, base = len(doc["seeds"]), doc.get("versus"), doc["baseline"]
+    family = comparisons(doc) if n > 1 else {}
+    head = (f"| arm | parameters | P1 mm | P2 mm | ΔP1 vs {base} | ΔP2 vs {base} |"
+            + (f" ΔP1 vs {versus} |" if versus else ""))
     lines = [head, "|---" * (7 if versus else 6) + "|"]
     for name, e in doc["arms"].items():
-        base = name == doc["baseline"]
         params = (f"+{e['params'] / 1e6:.2f} M" if e["params"] else
                   f"{e['lifter_params'] / 1e6:.2f} M (lifter)")
-        row = (f"| {e['title']} | {params} | {_pm(e, 'p1')} | {_pm(e, 'p2')} | "
-               f"{_diff(e, 'p1', base)} | {_diff(e, 'p2', base)} |")
+        diffs = ["(baseline)" if name == base else cell(family[(name, m, base)]) if family
+                 else "" for m in METRICS]
         if versus:
-            row += f" {_versus(doc, name, versus, 'p1')} |"
-        lines.append(row)
+            diffs.append("(reference)" if name == versus else
+                         cell(family[(name, "p1", versus)]) if family else "")
+        lines.append(f"| {e['title']} | {params} | {_pm(e, 'p1')} | {_pm(e, 'p2')} | "
+                     + " | ".join(diffs) + " |")
     fast = " FAST MODE (smoke test, not a result):" if doc.get("fast") else ""
-    lines.append(f"\n{fast} {n} seeds ({', '.join(map(str, doc['seeds']))}); "
-                 f"`{doc['command']}`; {doc['wall_seconds'] / 60:.0f} min.")
+    split = (f" Held out of training: {', '.join(doc['validation'])} (validation); evaluated on "
+             f"the {doc.get('evaluate_on', 'test')} subjects." if doc.get("validation") else "")
+    lifters = " Each seed trains its own lifter." if doc.get("lifter_per_seed") else \
+        " One lifter for all seeds (its variance is not in the intervals)."
+    mde = [c.mde for (a, m, b), c in family.items() if m == "p1" and b == base]
+    power = (f" Smallest ΔP1 vs {base} these seeds detect with 80 % power: "
+             f"{min(mde):.2f}-{max(mde):.2f} mm." if mde else "")
+    lines.append(f"\n{fast} {n} seeds ({', '.join(map(str, doc['seeds']))}); intervals 95 %, "
+                 f"Holm-adjusted over the {len(family)} differences of this table; verdict: "
+                 f"holds (excludes 0), equivalent within ±1 mm (inside it), else inconclusive."
+                 f"{lifters}{split}{power} `{doc['command']}`; {doc['wall_seconds'] / 60:.0f} min.")
     return "\n".join(lines)

@@ -1,11 +1,12 @@
 """Running a study: data, one lifter per seed, one training run per (arm, seed), evaluation.
 
-Everything lives under ``exp/studies/`` (git-ignored)::
+Training lives under ``exp/studies/`` (git-ignored); results are small committed files::
 
-    data/realmotion/            2D made for ../shared/realmotion by `mmdiff data observe`
-    runs/<key>/                 one training run (run folder of mmdiff.train), key = a hash of
-                                its resolved config: identical runs of two studies are one run
-    results/<study>/<arm>/seed<s>.json   the evaluation of one (arm, seed)
+    exp/studies/data/realmotion/    2D made for ../shared/realmotion by `mmdiff data observe`
+    exp/studies/runs/<key>/         one training run (run folder of mmdiff.train), key = a hash of
+                                    its resolved config: identical runs of two studies are one run
+    ckpts/studies/results/<study>/<arm>/seed<s>.json   the evaluation of one (arm, seed), with
+                                    the commit of the code that made it
 
 A finished run (its ``best.pth`` and a done marker) and a finished evaluation (its JSON) are
 never redone, so an interrupted study continues where it stopped; ``--fast`` runs the same code
@@ -61,11 +62,27 @@ def dataset_files(study: Study, root: Path, log) -> dict[str, str]:
             "gt_gmm": str(out / files["gt_gmm"])}
 
 
+def held_out(study: Study) -> dict:
+    """Config changes for a study with validation subjects: they leave training, and a study
+    that evaluates on them tests on them."""
+    if not study.validation:
+        return {}
+    train = [s for s in load_config(study.config).data.train_subjects if s not in study.validation]
+    over = {"data.train_subjects": train}
+    if study.evaluate_on == "validation":
+        over["data.test_subjects"] = list(study.validation)
+    elif study.evaluate_on != "test":
+        raise ConfigError(f"study {study.name}: evaluate_on must be 'test' or 'validation', found "
+                          f"{study.evaluate_on!r}")
+    return over
+
+
 def run_config(study: Study, files: dict, seed: int, fast: bool, arm: Arm | None = None) -> Config:
     """The resolved config of one run: the study's config, its data and budget, the seed, the
     arm's training overrides (placeholders like ``{gt_gmm}`` filled with the data's files)."""
     over = {"data.path_3d": files["path_3d"], "data.path_2d": files["path_2d"],
-            **STUDY_BASE, **study.overrides, **(FAST if fast else {}), "train.seed": int(seed)}
+            **STUDY_BASE, **held_out(study), **study.overrides, **(FAST if fast else {}),
+            "train.seed": int(seed)}
     if arm is not None:
         over.update({k: v.format(**files) if isinstance(v, str) else v
                      for k, v in arm.overrides.items()})
@@ -77,8 +94,9 @@ def run_config(study: Study, files: dict, seed: int, fast: bool, arm: Arm | None
 LATER_FIELDS = {("train", "precision"): "fp32"}
 
 
-def run_key(cfg: Config, what: str) -> str:
-    """A short hash of everything that shapes a training run (``what``: lifter or denoiser)."""
+def run_key(cfg: Config, what: str, seeded: bool = False) -> str:
+    """A short hash of everything that shapes a training run (``what``: lifter or denoiser);
+    ``seeded``: a lifter of its own seed (``train.seed`` in the key)."""
     d = cfg.to_dict()
     for old, new in RENAMED.items():            # hashed under the names the runs were made with
         (section, name), (new_section, new_name) = old.split("."), new.split(".")
@@ -90,7 +108,8 @@ def run_key(cfg: Config, what: str) -> str:
     keep = {"lifter": ("data", "lifter", "lifter_train"),
             "denoiser": ("data", "lifter", "lifter_train", "model", "diffusion", "train",
                          "optim")}[what]
-    text = json.dumps({k: d[k] for k in keep} | {"what": what}, sort_keys=True)
+    extra = {"seed": d["train"]["seed"]} if seeded else {}
+    text = json.dumps({k: d[k] for k in keep} | {"what": what} | extra, sort_keys=True)
     return f"{what}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
@@ -117,10 +136,10 @@ def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fas
                  log) -> dict:
     """Train what the arm needs (lifter, denoiser) and evaluate it; the result as a dict:
     per-action P1, P2 (reference) and per-sample P2 in mm, averages, parameters, seconds."""
-    # one lifter per study, trained with its first seed: the arms refine one prior, and the
-    # seeds vary the refinements' training (the lifter's run key holds no seed)
-    base = run_config(study, files, study.seeds[0], fast)
-    lifter_run = root / "runs" / run_key(base, "lifter")
+    # one lifter per study, trained with its first seed (the lifter's run key holds no seed), or
+    # with lifter_per_seed one per seed
+    base = run_config(study, files, seed if study.lifter_per_seed else study.seeds[0], fast)
+    lifter_run = root / "runs" / run_key(base, "lifter", seeded=study.lifter_per_seed)
     lifter_ckpt = _train(fit_lifter, base, lifter_run, log)
     source = study.arm(arm.from_arm) if arm.from_arm else arm
     cfg = run_config(study, files, seed, fast, source)
@@ -128,8 +147,8 @@ def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fas
     seconds = train_seconds(lifter_run)
     lifter = load_lifter(lifter_ckpt, device="cpu")
     denoiser = None
-    if arm.lifter:
-        cfg = cfg.replace({"eval.flip": False})                    # the refinement's start
+    if arm.lifter:                       # the refinement's start, unless the arm adds flip TTA
+        cfg = cfg.replace({"eval.flip": False, **arm.eval_overrides})
     else:
         run = root / "runs" / run_key(cfg, "denoiser")
         denoiser = load_denoiser(_train(fit, cfg, run, log), device="cpu",
@@ -143,20 +162,38 @@ def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fas
             "lifter_params": lifter.num_params(), "train_seconds": round(seconds, 1)}
 
 
-def run_study(study: Study, root: Path, fast: bool = False, seeds=None, log=print) -> dict:
-    """Every (arm, seed) of ``study``, resumable: {arm: {seed: result}} (see evaluate_arm)."""
+def code_version() -> str:
+    """The git commit of the code that made a result ('unknown' outside a git checkout)."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parent, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_study(study: Study, root: Path, fast: bool = False, seeds=None, log=print,
+              results_dir: Path | None = None) -> dict:
+    """Every (arm, seed) of ``study``, resumable: {arm: {seed: result}} (see evaluate_arm).
+    Each result is a small JSON file, ``<results_dir>/<study>/<arm>/seed<s>.json`` (default
+    ``<root>/results``; ``mmdiff study`` keeps them in ckpts/studies/results/, committed, so a
+    study continues on another machine)."""
     root = Path(root) / ("fast" if fast else "")
+    results_dir = Path(results_dir) if results_dir is not None else root / "results"
     files = dataset_files(study, root, log)
     seeds = tuple(study.seeds if seeds is None else seeds)
     results: dict = {}
+    version = code_version()
     for seed in seeds:
         for arm in study.arms:
-            path = root / "results" / study.name / arm.name / f"seed{seed}.json"
+            path = results_dir / study.name / arm.name / f"seed{seed}.json"
             if not path.is_file():
                 t0 = time.perf_counter()
                 log(f"{study.name}: {arm.name}, seed {seed}")
                 result = evaluate_arm(study, arm, seed, files, root, fast, log)
                 result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+                result["commit"] = version
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(path, lambda f, r=result: f.write(json.dumps(r).encode()))
                 log(f"  P1 {result['p1']:.2f} mm, P2 {result['p2']:.2f} mm")
