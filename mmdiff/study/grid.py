@@ -79,6 +79,18 @@ REGRESSOR = Arm("regressor", "lifter + MMDiff network as a residual regressor",
                 note="same network and budget, no diffusion: one pass corrects the lifter")
 
 PIPELINES = (LIFTER, MMDIFF, DIFFPOSE_ARCH, DIFFPOSE_OWN, REGRESSOR)
+#: DiffPose's own recipe as DiffPose runs it: GMM 2D and GMM noise, all 51 timesteps trained,
+#: 2 of 24 sampled, no flip TTA; the two arms differ only in the 2D they train on
+DIFFPOSE_RECIPE = {"model.kind": "diffpose", "data.sample_gmm": True, "diffusion.noise": "gmm",
+                   "diffusion.train_t_max": 0}
+DIFFPOSE_TEST = {"sampler.span": 24, "eval.flip": False}
+DIFFPOSE_GT2D = Arm("diffpose_gt2d", "lifter + DiffPose, its recipe, trained on ground-truth 2D",
+                    {**DIFFPOSE_RECIPE, "data.path_2d_train": "{gt_gmm}"},
+                    eval_overrides=DIFFPOSE_TEST,
+                    note="DiffPose's training 2D: GMMs fitted on the true projection")
+DIFFPOSE_DET2D = Arm("diffpose_det2d", "lifter + DiffPose, its recipe, trained on detector 2D",
+                     dict(DIFFPOSE_RECIPE), eval_overrides=DIFFPOSE_TEST,
+                     note="only the training 2D changes: the detector's GMMs, as at test time")
 #: the headline comparison: every arm with flip TTA, a lifter per seed, S8 held out of training
 HEADLINE = (LIFTER_TTA, MMDIFF, REGRESSOR, LIFTER_NO_TTA)
 VALIDATION = ("S8",)
@@ -132,6 +144,14 @@ STUDIES = {s.name: s for s in (
           "the kit's cameras and detector).", "realmotion", HEADLINE,
           overrides={"data.train_stride": 16, "data.test_stride": 20}, seeds=tuple(range(10)),
           versus="mmdiff", lifter_per_seed=True, validation=VALIDATION),
+    Study("diffpose_recipe", "DiffPose's recipe: ground-truth vs detector 2D in training",
+          "Is DiffPose's recipe worse than the lifter because it trains on ground-truth 2D and "
+          "tests on detector 2D? Every arm is tested as DiffPose tests (2 of 24 DDIM steps, no "
+          "flip TTA), so the lifter without TTA is the fair baseline here.", "embedded",
+          (Arm("lifter_no_tta", "lifter alone, no flip TTA", lifter=True,
+               note="the fair baseline where no arm uses flip TTA"),
+           DIFFPOSE_GT2D, DIFFPOSE_DET2D), seeds=tuple(range(10)),
+          versus="diffpose_gt2d", lifter_per_seed=True, validation=VALIDATION),
     Study("train_steps_val", "Which timesteps to train, decided on validation (embedded data)",
           "The demo trains only t < 12; the paper all 51. Which is better on the validation "
           "subject S8 (held out of training)? The demo's train_t_max follows this study.",
