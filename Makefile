@@ -17,7 +17,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[notebooks,dev]"
+	$(BIN)/python -m pip install -q -e ".[notebooks,dev,cluster]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -211,3 +211,21 @@ def test_readme_verdict_words_agree_with_their_intervals():
         assert verdict(float(low), float(high)) == word or (
             # a bound that rounds to 0.00 or ±1.00 is decided by the unrounded number
             {abs(float(low)), abs(float(high))} & {0.0, 1.0}), (mean, low, high, word)
+
+
+@pytest.mark.slow
+def test_seeds_as_parallel_jobs_and_as_submitit_jobs_give_the_same_results(tmp_path, monkeypatch):
+    """--jobs 2 (two single-thread processes) and submitit's local executor (what a SLURM
+    cluster runs) train and evaluate each seed to the same numbers; results are per-run files."""
+    monkeypatch.chdir(REPO)
+    docs = []
+    for k, extra in enumerate((["--jobs", "2"], ["--executor", "local"])):
+        exp = tmp_path / f"s{k}"
+        assert main(["train_steps_val", "--fast", "--seeds", "0,1", "--exp", str(exp)] + extra) == 0
+        docs.append(load_study(exp / "fast" / "train_steps_val.json"))
+        assert len(list((exp / "fast" / "results" / "train_steps_val").rglob("seed*.json"))) == 4
+    for arm in ("mmdiff", "train_all"):
+        for s in ("0", "1"):
+            a, b = (d["arms"][arm]["seeds"][s] for d in docs)
+            assert a["p1"] == b["p1"] and a["p2"] == b["p2"] and a["commit"] == b["commit"]
+    assert docs[0]["validation"] == ["S8"] and docs[0]["evaluate_on"] == "validation"

@@ -3,6 +3,8 @@
     mmdiff study --list
     mmdiff study pipelines ablations            # resumable; writes ckpts/studies/<name>.json
     mmdiff study pipelines --fast                # the same code on a tiny budget (tests)
+    mmdiff study headline --jobs 2               # two seeds at once, one thread each
+    mmdiff study headline --executor slurm --partition cpu   # one submitit job per seed
     mmdiff study --markdown pipelines            # the table README and the lessons show
     mmdiff study --readme [--check]               # README's study tables from the JSON files
 
@@ -18,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from mmdiff.errors import ConfigError
 from mmdiff.study.grid import STUDIES, Arm, Study, get_study
 from mmdiff.study.report import load_study, markdown_table, summarise, write_study
 
@@ -38,25 +41,50 @@ def _one_seed(name: str, exp: str, fast: bool, seed: int, results_dir) -> int:
     return seed
 
 
-def run_parallel(name: str, exp, fast: bool, seeds, results_dir, jobs: int, log=print) -> None:
-    """Run the seeds of study ``name`` as ``jobs`` single-thread processes at once (each seed's
-    arms in one process, in order). The data, and a lifter the seeds share, are made first."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+def run_parallel(name: str, exp, fast: bool, seeds, results_dir, jobs: int, log=print,
+                 executor: str = "processes", partition: str | None = None,
+                 timeout_min: int = 600) -> None:
+    """Run the seeds of study ``name`` as separate jobs, each seed's arms in one single-thread
+    job, in order. ``executor``: "processes" runs ``jobs`` at once on this machine; "slurm"
+    submits one job per seed to a SLURM cluster through submitit (``partition``,
+    ``timeout_min``), "local" the same through submitit's local executor (what the tests run).
+    The data, and a lifter the seeds share, are made first, here."""
     from mmdiff.study.run import dataset_files
     study = get_study(name)
     seeds = list(study.seeds if seeds is None else seeds)
     dataset_files(study, Path(exp) / ("fast" if fast else ""), log)
-    if not study.lifter_per_seed:                       # the shared lifter: once, here
+    if not study.lifter_per_seed and seeds:             # the shared lifter: once, here
         _one_seed(name, str(exp), fast, seeds.pop(0), results_dir)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        for seed in pool.map(_one_seed, [name] * len(seeds), [str(exp)] * len(seeds),
-                             [fast] * len(seeds), seeds, [results_dir] * len(seeds)):
-            log(f"{name}: seed {seed} done")
+    args = [[name] * len(seeds), [str(exp)] * len(seeds), [fast] * len(seeds), seeds,
+            [results_dir] * len(seeds)]
+    if executor == "processes":
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            for seed in pool.map(_one_seed, *args):
+                log(f"{name}: seed {seed} done")
+        return
+    if executor not in ("slurm", "local"):
+        raise ConfigError(f"executor: expected processes, slurm or local, found {executor!r}")
+    try:
+        import submitit
+    except ImportError:
+        raise ConfigError("--executor slurm/local needs submitit: pip install -e '.[cluster]'") \
+            from None
+    ex = submitit.AutoExecutor(folder=Path(exp) / "submitit", cluster=executor)
+    params = {"timeout_min": timeout_min, "cpus_per_task": 1}
+    if executor == "slurm" and partition:
+        params["slurm_partition"] = partition
+    ex.update_parameters(**params)
+    submitted = ex.map_array(_one_seed, *args)
+    log(f"{name}: {len(submitted)} jobs submitted ({executor}; logs in {Path(exp) / 'submitit'})")
+    for job in submitted:
+        log(f"{name}: seed {job.result()} done")
 
 
 def run_and_store(name: str, exp: str | Path = "exp/studies", out: str | Path | None = None,
-                  fast: bool = False, seeds=None, log=print, jobs: int = 1) -> Path:
+                  fast: bool = False, seeds=None, log=print, jobs: int = 1,
+                  executor: str = "processes", **cluster) -> Path:
     """Run (or continue) study ``name`` and write its JSON: ``out`` (default ckpts/studies/, or
     ``<exp>/fast/`` for ``fast``, so a smoke test never replaces the stored results). Per-run
     results go to ``<out>/results/`` (``<exp>/fast/results`` for ``fast``). ``jobs``: seeds run
@@ -66,8 +94,8 @@ def run_and_store(name: str, exp: str | Path = "exp/studies", out: str | Path | 
     folder = Path(out) if out is not None else (Path(exp) / "fast" if fast else STUDY_DIR)
     results_dir = None if fast else folder / "results"
     t0 = time.perf_counter()
-    if jobs > 1:
-        run_parallel(name, exp, fast, seeds, results_dir, jobs, log)
+    if jobs > 1 or executor != "processes":
+        run_parallel(name, exp, fast, seeds, results_dir, jobs, log, executor, **cluster)
     results = run_study(study, Path(exp), fast=fast, seeds=seeds, log=log,
                         results_dir=results_dir)
     command = f"mmdiff study {name}" + (" --fast" if fast else "")
@@ -94,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="with --readme: compare only")
     ap.add_argument("--jobs", type=int, default=1,
                     help="run the seeds as N single-thread processes at once (default 1)")
+    ap.add_argument("--executor", default="processes", choices=["processes", "slurm", "local"],
+                    help="processes: --jobs on this machine; slurm: one submitit job per seed "
+                         "on a SLURM cluster; local: submitit's local executor")
+    ap.add_argument("--partition", default=None, help="SLURM partition (--executor slurm)")
+    ap.add_argument("--timeout-min", type=int, default=600, help="per-job time limit (submitit)")
     args = ap.parse_args(argv)
     if args.readme:
         from mmdiff.study.readme import sync_readme
@@ -114,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"### {get_study(name).title}\n\n{markdown_table(load_study(folder / f'{name}.json'))}\n")
         else:
             try:
-                path = run_and_store(name, args.exp, args.out, args.fast, seeds, jobs=args.jobs)
+                path = run_and_store(name, args.exp, args.out, args.fast, seeds, jobs=args.jobs,
+                                     executor=args.executor, partition=args.partition,
+                                     timeout_min=args.timeout_min)
             except KeyboardInterrupt as stop:  # the run in progress saved its checkpoint
                 print(f"mmdiff study {name}: stopped ({stop or 'interrupted'}); run the same "
                       f"command again to continue", file=sys.stderr)
