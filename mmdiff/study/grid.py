@@ -152,6 +152,14 @@ STUDIES = {s.name: s for s in (
                note="the fair baseline where no arm uses flip TTA"),
            DIFFPOSE_GT2D, DIFFPOSE_DET2D), seeds=tuple(range(10)),
           versus="diffpose_gt2d", lifter_per_seed=True, validation=VALIDATION),
+    *(Study(f"budget_{k}x", f"The headline at {k}x the demo's training budget (embedded data)",
+            f"Do the gaps between the lifter, MMDiff and the regressor grow or shrink with {k}x "
+            f"the optimiser steps (lifter and denoiser, epochs x {k}, learning-rate decay "
+            f"stretched alike)? 1x is the headline study.", "embedded", HEADLINE[:3],
+            overrides={"train.epochs": 16 * k, "lifter_train.epochs": 16 * k,
+                       "optim.lr_decay_every": 5 * k, "lifter_train.lr_decay_every": 5 * k},
+            versus="mmdiff", lifter_per_seed=True, validation=VALIDATION)
+      for k in (2, 4)),
     Study("train_steps_val", "Which timesteps to train, decided on validation (embedded data)",
           "The demo trains only t < 12; the paper all 51. Which is better on the validation "
           "subject S8 (held out of training)? The demo's train_t_max follows this study.",
