@@ -87,6 +87,11 @@ class TrainConfig:
     objective: str = "diffusion"  # "diffusion": noise prediction (the paper); "regression": the
     #                               same network as a residual regressor from the lifter's output
     #                               (a control, mmdiff.train.regression_loss)
+    input: str = "auto"  # what the network is trained from: "truth" (ground truth + the
+    #                      schedule's Gaussian noise; diffusion's, and with regression the
+    #                      one-level denoiser Tweedie's formula describes), "lifter" (the frozen
+    #                      lifter's outputs; regression only), "auto" (diffusion: truth,
+    #                      regression: lifter)
     antithetic: bool = True  # timesteps drawn in pairs (t, T-1-t)
     antithetic_draws: str = "reference"  # "reference": B//2 + 1 draws, cut to B (513 / 511 at
     #                                      1024); "balanced": ceil(B/2) (512 / 512)
@@ -99,6 +104,12 @@ class TrainConfig:
 
     def __post_init__(self):
         check_precision(self.precision, key="train.precision")
+        if self.input not in ("auto", "truth", "lifter"):
+            raise ConfigError(f"train.input: expected 'auto', 'truth' or 'lifter', found "
+                              f"{self.input!r}")
+        if self.input == "lifter" and self.objective == "diffusion":
+            raise ConfigError("train.input 'lifter' is for train.objective regression: the "
+                              "diffusion objective trains on ground truth + noise")
 
 
 @dataclass

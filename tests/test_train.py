@@ -285,6 +285,35 @@ def test_regression_objective_trains_a_residual_corrector(tmp_path):
     np.testing.assert_allclose(batched, direct.numpy(), atol=1e-6)
 
 
+def test_regressor_from_noised_truth_is_the_one_level_denoiser(tmp_path):
+    """train.input truth with the regression objective: the input is the ground truth plus the
+    noise the DDIM start adds at t = 6, the target the ground truth; no lifter is needed to
+    train it, the draws are eps only, and the loss is that MPJPE exactly."""
+    from mmdiff.diffusion import DDIMSampler
+    from mmdiff.errors import ConfigError
+    from mmdiff.pipeline import regression_correct
+    from mmdiff.train import eps_draws, objective
+    cfg = tiny_config(**{"train.objective": "regression", "train.input": "truth",
+                         "lifter.checkpoint": ""})
+    loss, draw = objective(cfg)
+    assert draw is eps_draws
+    model = fit(cfg, tmp_path / "reg_truth", train_samples=TRAIN, progress=False).model
+    batch = {"pose_2d": torch.as_tensor(TRAIN.pose_2d[:4]),
+             "pose_3d": torch.as_tensor(TRAIN.pose_3d[:4])}
+    batch |= draw(torch.Generator().manual_seed(0), 4, batch)
+    level = (1 - DDIMSampler.from_config(cfg.diffusion, cfg.sampler).schedule.alpha_bar(6)).sqrt()
+    x = torch.cat([batch["pose_2d"], batch["pose_3d"]], -1) + level * batch["eps"] * torch.tensor(
+        cfg.diffusion.noise_scale)
+    with torch.no_grad():
+        want = (regression_correct(model, x, batch["pose_2d"], 6) - batch["pose_3d"]).norm(
+            dim=-1).mean()
+        assert loss(model, batch) == pytest.approx(float(want), rel=1e-6)
+    with pytest.raises(ConfigError, match="train.input 'lifter' is for train.objective regression"):
+        tiny_config(**{"train.input": "lifter"})
+    with pytest.raises(ConfigError, match="train.input: expected"):
+        tiny_config(**{"train.input": "noise"})
+
+
 def test_training_2d_file_can_differ_from_the_test_file(tmp_path):
     """data.path_2d_train (DiffPose trains on the ground-truth GMM file)."""
     from mmdiff.data.dataset import load_split

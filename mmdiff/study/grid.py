@@ -91,6 +91,11 @@ DIFFPOSE_GT2D = Arm("diffpose_gt2d", "lifter + DiffPose, its recipe, trained on 
 DIFFPOSE_DET2D = Arm("diffpose_det2d", "lifter + DiffPose, its recipe, trained on detector 2D",
                      dict(DIFFPOSE_RECIPE), eval_overrides=DIFFPOSE_TEST,
                      note="only the training 2D changes: the detector's GMMs, as at test time")
+REGRESSOR_TRUTH = Arm("regressor_truth", "MMDiff network as a regressor from noised truth",
+                      {"train.objective": "regression", "train.input": "truth"},
+                      note="trained like diffusion's input (ground truth + the start's noise, "
+                           "one level, t = 6), used like the regressor (one pass on the lifter's "
+                           "output): the denoiser Tweedie's formula describes")
 #: the headline comparison: every arm with flip TTA, a lifter per seed, S8 held out of training
 HEADLINE = (LIFTER_TTA, MMDIFF, REGRESSOR, LIFTER_NO_TTA)
 VALIDATION = ("S8",)
@@ -143,6 +148,13 @@ STUDIES = {s.name: s for s in (
           "The headline question on real Human3.6M motion (../shared/realmotion, 2D simulated by "
           "the kit's cameras and detector).", "realmotion", HEADLINE,
           overrides={"data.train_stride": 16, "data.test_stride": 20}, seeds=tuple(range(10)),
+          versus="mmdiff", lifter_per_seed=True, validation=VALIDATION),
+    Study("why_diffusion", "Objective x training input: diffusion, a regressor from the lifter, "
+          "a regressor from noised truth (embedded data)",
+          "Is MMDiff's refinement its diffusion training, or its training input (ground truth + "
+          "Gaussian noise)? The same network trained as a one-pass regressor from the lifter's "
+          "output, and from noised ground truth.", "embedded",
+          (LIFTER_TTA, MMDIFF, REGRESSOR, REGRESSOR_TRUTH), seeds=tuple(range(10)),
           versus="mmdiff", lifter_per_seed=True, validation=VALIDATION),
     Study("diffpose_recipe", "DiffPose's recipe: ground-truth vs detector 2D in training",
           "Is DiffPose's recipe worse than the lifter because it trains on ground-truth 2D and "

@@ -91,7 +91,7 @@ def run_config(study: Study, files: dict, seed: int, fast: bool, arm: Arm | None
 
 #: config fields added after studies were first run: left out of a run's key while at their
 #: default, so a new field never renames (and retrains) the runs made before it existed
-LATER_FIELDS = {("train", "precision"): "fp32"}
+LATER_FIELDS = {("train", "precision"): "fp32", ("train", "input"): "auto"}
 
 
 def run_key(cfg: Config, what: str, seeded: bool = False) -> str:

@@ -28,7 +28,7 @@ import torch
 
 from mmdiff.config import Config, check_noise
 from mmdiff.data.dataset import PoseDataset, load_split
-from mmdiff.diffusion import DEFAULT_NOISE_SCALE, BetaSchedule, antithetic_timesteps
+from mmdiff.diffusion import DEFAULT_NOISE_SCALE, BetaSchedule, DDIMSampler, antithetic_timesteps
 from mmdiff.errors import ConfigError
 from mmdiff.evaluate import validate
 from mmdiff.models import build_denoiser, build_lifter
@@ -104,6 +104,39 @@ def regression_loss(cfg: Config, lifter: torch.nn.Module) -> LossFn:
     return loss
 
 
+def noised_truth_regression_loss(cfg: Config) -> LossFn:
+    """The regressor trained from ground truth + noise (``train.objective: regression``,
+    ``train.input: truth``): the input is what the sampler would start from had the lifter been
+    exact, x = x_0 + sqrt(1 - alpha-bar_t) sigma eps at the regressor's timestep t (the DDIM
+    start's form, :func:`mmdiff.pipeline.start_samples`), and the target the ground truth:
+
+        pred = x[..., 2:] + f_theta(x, 2D, t)[..., 2:]             # (B, 17, 3) metres
+        loss = MPJPE(pred - pred_root, pose_3d)
+
+    By Tweedie's formula the best such f gives E[x_0 | x]: the one-level denoiser a
+    deterministic DDIM from t approximates. At test it corrects the lifter's output, like the
+    regressor (:class:`mmdiff.pipeline.RegressionRefiner`). Draws: eps (B, 17, 5)."""
+    t = RegressionRefiner.timestep(cfg)
+    d = cfg.diffusion
+    level = float((1 - DDIMSampler.from_config(d, cfg.sampler).schedule.alpha_bar(t)).sqrt())
+    scale = torch.tensor(d.noise_scale, dtype=torch.float32)            # (5,) u, v, x, y, z
+
+    def loss(model, batch: dict) -> torch.Tensor:
+        pose_2d, pose_3d = batch["pose_2d"], batch["pose_3d"]           # (B, 17, 2), (B, 17, 3)
+        x0 = torch.cat([pose_2d, pose_3d], dim=-1)                       # (B, 17, 5) uvxyz
+        x = x0 + level * batch["eps"] * scale.to(x0.device)
+        pred = regression_correct(model, x, pose_2d, t)                  # (B, 17, 3)
+        return (pred - pose_3d).norm(dim=-1).mean()
+
+    return loss
+
+
+def eps_draws(generator: torch.Generator, rows: int, batch: dict) -> dict[str, torch.Tensor]:
+    """Standard Gaussian eps (rows, 17, 5) for a global batch (the noised-truth regressor)."""
+    return {"eps": torch.randn((rows,) + batch["pose_2d"].shape[1:-1] + (5,),
+                               generator=generator)}
+
+
 def denoiser_draws(cfg: Config) -> DrawFn:
     """The denoiser loss's random inputs for a global batch of ``rows`` poses, in this order:
     t (rows,) in [0, ``diffusion.train_t_max or num_timesteps``), in antithetic pairs with
@@ -124,14 +157,17 @@ def denoiser_draws(cfg: Config) -> DrawFn:
 
 
 def objective(cfg: Config, lifter=None) -> tuple[LossFn, DrawFn | None]:
-    """The denoiser's loss and its draws for ``train.objective``: noise prediction (the paper) or
-    the residual regressor (:func:`regression_loss`, a control; it needs the lifter, and draws
-    nothing)."""
+    """The denoiser's loss and its draws for ``train.objective`` and ``train.input``: noise
+    prediction from ground truth + noise (the paper), or the residual regressor from the lifter's
+    output (:func:`regression_loss`, a control; it needs the lifter, and draws nothing) or from
+    ground truth + noise (:func:`noised_truth_regression_loss`)."""
     if cfg.train.objective == "diffusion":
         check_noise(cfg)
         d = cfg.diffusion
         return (denoiser_loss(BetaSchedule.from_config(d), d.noise_scale, d.noise),
                 denoiser_draws(cfg))
+    if cfg.train.objective == "regression" and cfg.train.input == "truth":
+        return noised_truth_regression_loss(cfg), eps_draws
     if cfg.train.objective == "regression":
         if lifter is None:
             raise ConfigError(f"train.objective regression needs a lifter: none at "
