@@ -90,8 +90,9 @@ class TrainConfig:
     input: str = "auto"  # what the network is trained from: "truth" (ground truth + the
     #                      schedule's Gaussian noise; diffusion's, and with regression the
     #                      one-level denoiser Tweedie's formula describes), "lifter" (the frozen
-    #                      lifter's outputs; regression only), "auto" (diffusion: truth,
-    #                      regression: lifter)
+    #                      lifter's outputs on its own training poses), "crossfit" (out-of-sample
+    #                      lifter outputs: each subject's from a lifter trained without it; the
+    #                      studies train those), "auto" (diffusion: truth, regression: lifter)
     antithetic: bool = True  # timesteps drawn in pairs (t, T-1-t)
     antithetic_draws: str = "reference"  # "reference": B//2 + 1 draws, cut to B (513 / 511 at
     #                                      1024); "balanced": ceil(B/2) (512 / 512)
@@ -104,12 +105,9 @@ class TrainConfig:
 
     def __post_init__(self):
         check_precision(self.precision, key="train.precision")
-        if self.input not in ("auto", "truth", "lifter"):
-            raise ConfigError(f"train.input: expected 'auto', 'truth' or 'lifter', found "
-                              f"{self.input!r}")
-        if self.input == "lifter" and self.objective == "diffusion":
-            raise ConfigError("train.input 'lifter' is for train.objective regression: the "
-                              "diffusion objective trains on ground truth + noise")
+        if self.input not in ("auto", "truth", "lifter", "crossfit"):
+            raise ConfigError(f"train.input: expected 'auto', 'truth', 'lifter' or 'crossfit', "
+                              f"found {self.input!r}")
 
 
 @dataclass

@@ -186,7 +186,7 @@ def test_dataset_items(tables):
     s = build_samples(*tables, ["S1"])
     ds = PoseDataset(s)
     item = ds[3]
-    assert set(item) == {"pose_2d", "pose_3d", "spread_2d", "action"}
+    assert set(item) == {"pose_2d", "pose_3d", "spread_2d", "action", "subject"}
     assert item["pose_2d"].shape == (17, 2) and item["pose_2d"].dtype == torch.float32
     assert item["pose_3d"].shape == (17, 3) and item["spread_2d"].abs().sum() == 0
     assert ACTIONS[int(item["action"])] == s.action[3]

@@ -19,6 +19,7 @@ from mmdiff.train.ema import EMA
 from mmdiff.config import load_config
 from mmdiff.train.optim import StepDecay, step_lr
 from mmdiff.engine.runtime import Dist, epoch_batches
+from mmdiff.models import build_denoiser, build_lifter
 from mmdiff.train import denoiser_draws, denoiser_loss, fit, fit_lifter, objective
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -308,10 +309,65 @@ def test_regressor_from_noised_truth_is_the_one_level_denoiser(tmp_path):
         want = (regression_correct(model, x, batch["pose_2d"], 6) - batch["pose_3d"]).norm(
             dim=-1).mean()
         assert loss(model, batch) == pytest.approx(float(want), rel=1e-6)
-    with pytest.raises(ConfigError, match="train.input 'lifter' is for train.objective regression"):
-        tiny_config(**{"train.input": "lifter"})
     with pytest.raises(ConfigError, match="train.input: expected"):
         tiny_config(**{"train.input": "noise"})
+
+
+def test_training_from_the_lifters_output_in_sample_and_cross_fitted(tmp_path):
+    """train.input lifter / crossfit: the diffusion target leads from the lifted x_t to the
+    truth (eps itself when the lift is exact); crossfit lifts each row with the lifter trained
+    without its subject; a missing fold lifter is a clear error; a crossfit run trains."""
+    import dataclasses
+    from mmdiff.diffusion import BetaSchedule
+    from mmdiff.errors import ConfigError
+    from mmdiff.train import denoiser_loss, lifted_input
+    cfg = tiny_config()
+    schedule = BetaSchedule.from_config(cfg.diffusion)
+    model = build_denoiser(cfg.model).eval()
+    n = 6
+    batch = {"pose_2d": torch.as_tensor(TRAIN.pose_2d[:n]),
+             "pose_3d": torch.as_tensor(TRAIN.pose_3d[:n]), "t": torch.arange(n),
+             "eps": torch.randn(n, 17, 5, generator=torch.Generator().manual_seed(1))}
+    x0 = torch.cat([batch["pose_2d"], batch["pose_3d"]], -1)
+    plain = denoiser_loss(schedule, cfg.diffusion.noise_scale)
+    exact = denoiser_loss(schedule, cfg.diffusion.noise_scale, lifted=lambda b: x0)
+    delta = torch.zeros_like(x0)
+    delta[..., 2:] = 0.03
+    off = denoiser_loss(schedule, cfg.diffusion.noise_scale, lifted=lambda b: x0 + delta)
+    with torch.no_grad():
+        assert float(exact(model, batch)) == pytest.approx(float(plain(model, batch)), rel=1e-5)
+        eps = batch["eps"] * torch.tensor(cfg.diffusion.noise_scale)
+        a = schedule.alpha_bar(batch["t"])[:, None, None]
+        target = eps + (a / (1 - a)).sqrt() * delta
+        x_t = schedule.q_sample(x0 + delta, batch["t"], eps)
+        want = (target - model(x_t, batch["pose_2d"], batch["t"])).square().sum((1, 2)).mean()
+        assert float(off(model, batch)) == pytest.approx(float(want), rel=1e-5)
+
+    class Const(torch.nn.Module):                    # a "lifter" that outputs one number
+        def __init__(self, value):
+            super().__init__()
+            self.value = value
+
+        def forward(self, pose_2d):                  # joint j at value * j on every axis
+            j = torch.arange(17, dtype=torch.float32)[:, None].expand(17, 3)
+            return self.value * j.expand(pose_2d.shape[:-1] + (3,))
+
+    cross = tiny_config(**{"train.input": "crossfit"})
+    lift = lifted_input(cross, fold_lifters={"S1": Const(1.0), "S5": Const(5.0)},
+                        subjects=("S1", "S5"))
+    got = lift({"pose_2d": batch["pose_2d"][:3], "subject": torch.tensor([1, 0, 1])})
+    j = torch.arange(17, dtype=torch.float32)[:, None].expand(17, 3)
+    for row, value in zip(got, (5.0, 1.0, 5.0)):    # subject 1 is S5: S5's fold lifter
+        assert torch.equal(row[:, 2:], value * j)
+    assert torch.equal(got[..., :2], batch["pose_2d"][:3])
+    with pytest.raises(ConfigError, match=r"none for \['S5'\]"):
+        lifted_input(cross, fold_lifters={"S1": Const(1.0)}, subjects=("S1", "S5"))
+    two = dataclasses.replace(TRAIN, subject=np.array(["S1", "S5"] * (len(TRAIN) // 2)))
+    folds = {s: build_lifter(cross.lifter) for s in ("S1", "S5")}
+    for objective_ in ("diffusion", "regression"):
+        run = fit(cross.replace({"train.objective": objective_, "lifter.checkpoint": ""}),
+                  tmp_path / objective_, train_samples=two, progress=False, fold_lifters=folds)
+        assert np.isfinite(run.history[-1]["loss"])
 
 
 def test_training_2d_file_can_differ_from_the_test_file(tmp_path):

@@ -267,6 +267,9 @@ class PoseDataset(Dataset):
         self.seed, self.epoch = int(seed), 0
         lookup = {a: i for i, a in enumerate(ACTIONS)}
         self._action_index = np.array([lookup[a] for a in samples.action], dtype=np.int64)
+        self.subjects = tuple(sorted(set(samples.subject.tolist())))
+        where = {s: i for i, s in enumerate(self.subjects)}
+        self._subject_index = np.array([where[s] for s in samples.subject], dtype=np.int64)
         self._perm = flip_permutation(NUM_JOINTS)
 
     def set_epoch(self, epoch: int) -> None:
@@ -285,7 +288,7 @@ class PoseDataset(Dataset):
 
     def batch(self, indices) -> dict[str, torch.Tensor]:
         """Items ``indices`` (B,) stacked: pose_2d (B, 17, 2), pose_3d (B, 17, 3),
-        spread_2d (B, 17, 2), action (B,). Fancy indexing copies, so stored arrays stay intact."""
+        spread_2d (B, 17, 2), action (B,), subject (B,) (an index into ``self.subjects``). Fancy indexing copies, so stored arrays stay intact."""
         s, idx = self.samples, np.asarray(indices, dtype=np.int64).reshape(-1)
         u = item_uniforms(self.seed, self.epoch, idx, 1 + NUM_JOINTS)       # (B, 18)
         pose_2d, pose_3d = s.pose_2d[idx], s.pose_3d[idx]                   # copies
@@ -300,7 +303,8 @@ class PoseDataset(Dataset):
         return {"pose_2d": torch.from_numpy(np.ascontiguousarray(pose_2d, dtype=np.float32)),
                 "pose_3d": torch.from_numpy(np.ascontiguousarray(pose_3d, dtype=np.float32)),
                 "spread_2d": torch.from_numpy(np.ascontiguousarray(spread, dtype=np.float32)),
-                "action": torch.from_numpy(self._action_index[idx])}
+                "action": torch.from_numpy(self._action_index[idx]),
+                "subject": torch.from_numpy(self._subject_index[idx])}
 
     def __getitems__(self, indices) -> list[dict[str, torch.Tensor]]:
         b = self.batch(indices)

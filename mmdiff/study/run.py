@@ -132,6 +132,19 @@ def train_seconds(run: Path) -> float:
     return float(json.loads((run / "done").read_text())["seconds"])
 
 
+def fold_lifters(base: Config, root: Path, log) -> tuple[dict, float]:
+    """Cross-fitting (``train.input: crossfit``): for each training subject, a lifter trained
+    on the others with the run's seed, so its outputs on that subject are out-of-sample as at
+    test time. Returns ({subject: lifter}, their training seconds)."""
+    subjects, lifters, seconds = list(base.data.train_subjects), {}, 0.0
+    for s in subjects:
+        cfg = base.replace({"data.train_subjects": [x for x in subjects if x != s]})
+        run = root / "runs" / run_key(cfg, "lifter", seeded=True)
+        lifters[s] = load_lifter(_train(fit_lifter, cfg, run, log), device="cpu")
+        seconds += train_seconds(run)
+    return lifters, seconds
+
+
 def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fast: bool,
                  log) -> dict:
     """Train what the arm needs (lifter, denoiser) and evaluate it; the result as a dict:
@@ -150,9 +163,13 @@ def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fas
     if arm.lifter:                       # the refinement's start, unless the arm adds flip TTA
         cfg = cfg.replace({"eval.flip": False, **arm.eval_overrides})
     else:
+        folds = {}
+        if cfg.train.input == "crossfit":
+            folds, fold_seconds = fold_lifters(base, root, log)
+            seconds += fold_seconds
         run = root / "runs" / run_key(cfg, "denoiser")
-        denoiser = load_denoiser(_train(fit, cfg, run, log), device="cpu",
-                                 ema=cfg.eval.use_ema)
+        denoiser = load_denoiser(_train(fit, cfg, run, log, fold_lifters=folds or None),
+                                 device="cpu", ema=cfg.eval.use_ema)
         seconds += train_seconds(run)
     errors = evaluate_models(cfg, lifter, denoiser, load_split(cfg.data, "test"), device="cpu")
     p1, p2 = errors.average()

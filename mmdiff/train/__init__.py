@@ -23,6 +23,7 @@ global batch) with dropout 0 matches a 1-process run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -35,6 +36,9 @@ from mmdiff.models import build_denoiser, build_lifter
 from mmdiff.pipeline import RegressionRefiner, lift_uvxyz, regression_correct
 from mmdiff.train.ema import EMA
 from mmdiff.train.loop import Callback, DrawFn, FitResult, Hooks, LossFn, Stage, Trainer
+
+#: batch -> the lifted pose uvxyz (B, 17, 5) a denoiser is trained from (``train.input``)
+LiftFn = Callable[[dict], torch.Tensor]
 from mmdiff.train.optim import StepDecay, make_optimizer
 from mmdiff.train.runs import open_run
 
@@ -49,10 +53,15 @@ def lifter_loss(model, batch: dict) -> torch.Tensor:
 
 
 def denoiser_loss(schedule: BetaSchedule, noise_scale=DEFAULT_NOISE_SCALE,
-                  noise: str = "scale") -> LossFn:
+                  noise: str = "scale", lifted: LiftFn | None = None) -> LossFn:
     """The denoiser's loss: || sigma eps - eps_theta(x_t, 2D, t) ||^2 summed over joints and
     channels, averaged over the batch (the reference's loss), with
     x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) sigma eps.
+
+    With ``lifted`` (``train.input`` lifter or crossfit) x_t is built from the lifter's output
+    x_L = lifted(batch) (B, 17, 5) instead of the truth x_0, as the sampler builds its start at
+    test time, and the target is the noise that leads from x_t to the truth:
+    (x_t - sqrt(a_t) x_0) / sqrt(1 - a_t) = sigma eps + sqrt(a_t / (1 - a_t)) (x_L - x_0).
 
     batch: x_0 = uvxyz (B, 17, 5) from ``pose_2d`` (normalised 2D) and ``pose_3d`` (root-relative
     metres), and the draws ``t`` (B,) and standard Gaussian ``eps`` (B, 17, 5)
@@ -73,14 +82,59 @@ def denoiser_loss(schedule: BetaSchedule, noise_scale=DEFAULT_NOISE_SCALE,
             sigma = scale.to(device)
         eps = batch["eps"] * sigma                                       # (B, 17, 5)
         x0 = torch.cat([pose_2d, pose_3d], dim=-1)                       # (B, 17, 5) uvxyz
-        x_t = schedule.q_sample(x0, t, eps)
+        if lifted is None:
+            x_t, target = schedule.q_sample(x0, t, eps), eps
+        else:
+            x_t = schedule.q_sample(lifted(batch), t, eps)
+            a = schedule.alpha_bar(t).to(device)[:, None, None]          # (B, 1, 1)
+            target = (x_t - a.sqrt() * x0) / (1 - a).sqrt()
         eps_hat = model(x_t, pose_2d, t)
-        return (eps - eps_hat).square().sum(dim=(1, 2)).mean()
+        return (target - eps_hat).square().sum(dim=(1, 2)).mean()
 
     return loss
 
 
-def regression_loss(cfg: Config, lifter: torch.nn.Module) -> LossFn:
+def lifted_input(cfg: Config, lifter=None, fold_lifters=None, subjects=()) -> LiftFn | None:
+    """What ``train.input`` trains from, as a function batch -> uvxyz (B, 17, 5): None for
+    "truth"; the frozen ``lifter``'s output for "lifter"; for "crossfit" each row's output from
+    ``fold_lifters[subject]``, the lifter trained without that row's subject (``subjects``: the
+    dataset's subject names, indexed by ``batch["subject"]``). "auto": truth for diffusion,
+    lifter for regression."""
+    mode = cfg.train.input
+    if mode == "auto":
+        mode = "truth" if cfg.train.objective == "diffusion" else "lifter"
+    if mode == "truth":
+        return None
+    if mode == "lifter":
+        if lifter is None:
+            raise ConfigError(f"train.input lifter (train.objective {cfg.train.objective}) needs "
+                              f"a lifter: none at {cfg.lifter.checkpoint!r}")
+        lifter = lifter.eval().requires_grad_(False)
+        return lambda batch: _lift(lifter, batch["pose_2d"])
+    missing = [s for s in subjects if s not in (fold_lifters or {})]
+    if missing:
+        raise ConfigError(f"train.input crossfit needs a lifter trained without each training "
+                          f"subject; none for {missing} (mmdiff study trains them)")
+    folds = [fold_lifters[s].eval().requires_grad_(False) for s in subjects]
+
+    def lift(batch: dict) -> torch.Tensor:
+        pose_2d, which = batch["pose_2d"], batch["subject"]
+        out = torch.empty(pose_2d.shape[:-1] + (5,), device=pose_2d.device)
+        for k, fold in enumerate(folds):
+            rows = which == k
+            if rows.any():
+                out[rows] = _lift(fold, pose_2d[rows])
+        return out
+
+    return lift
+
+
+def _lift(lifter, pose_2d: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return lift_uvxyz(lifter, pose_2d)                               # (B, 17, 5)
+
+
+def regression_loss(cfg: Config, lifted: LiftFn) -> LossFn:
     """The control "why diffusion?" (``train.objective: regression``): the same network trained as
     a residual regressor of the frozen lifter, no noise and no sampler. One call at the timestep
     the sampler would start from (6 for DDIM 2 of 12), its x, y, z a correction of the lifted pose:
@@ -90,14 +144,14 @@ def regression_loss(cfg: Config, lifter: torch.nn.Module) -> LossFn:
 
     If diffusion's refinement beats it at the same budget, the gain comes from the diffusion
     training (noise levels, the sampler), not from the network or its parameters. The pipeline
-    evaluates it with :class:`mmdiff.pipeline.RegressionRefiner`. It draws nothing."""
+    evaluates it with :class:`mmdiff.pipeline.RegressionRefiner`. It draws nothing. ``lifted``
+    (:func:`lifted_input`) gives the lifted pose: the lifter's own output on its training poses,
+    or out-of-sample with crossfit."""
     t = RegressionRefiner.timestep(cfg)
-    lifter = lifter.eval().requires_grad_(False)
 
     def loss(model, batch: dict) -> torch.Tensor:
         pose_2d = batch["pose_2d"]                                        # (B, 17, 2)
-        with torch.no_grad():
-            uvxyz = lift_uvxyz(lifter, pose_2d)                           # (B, 17, 5)
+        uvxyz = lifted(batch)                                             # (B, 17, 5)
         pred = regression_correct(model, uvxyz, pose_2d, t)               # (B, 17, 3)
         return (pred - batch["pose_3d"]).norm(dim=-1).mean()              # MPJPE
 
@@ -156,23 +210,24 @@ def denoiser_draws(cfg: Config) -> DrawFn:
     return draw
 
 
-def objective(cfg: Config, lifter=None) -> tuple[LossFn, DrawFn | None]:
-    """The denoiser's loss and its draws for ``train.objective`` and ``train.input``: noise
-    prediction from ground truth + noise (the paper), or the residual regressor from the lifter's
-    output (:func:`regression_loss`, a control; it needs the lifter, and draws nothing) or from
-    ground truth + noise (:func:`noised_truth_regression_loss`)."""
+def objective(cfg: Config, lifter=None, fold_lifters=None,
+              subjects=()) -> tuple[LossFn, DrawFn | None]:
+    """The denoiser's loss and its draws for ``train.objective`` and ``train.input``
+    (:func:`lifted_input`): noise prediction from ground truth + noise (the paper) or from the
+    lifter's output; the residual regressor from the lifter's output (:func:`regression_loss`,
+    a control; it draws nothing) or from ground truth + noise
+    (:func:`noised_truth_regression_loss`)."""
+    lifted = lifted_input(cfg, lifter, fold_lifters, subjects) \
+        if cfg.train.objective in ("diffusion", "regression") else None
     if cfg.train.objective == "diffusion":
         check_noise(cfg)
         d = cfg.diffusion
-        return (denoiser_loss(BetaSchedule.from_config(d), d.noise_scale, d.noise),
+        return (denoiser_loss(BetaSchedule.from_config(d), d.noise_scale, d.noise, lifted),
                 denoiser_draws(cfg))
-    if cfg.train.objective == "regression" and cfg.train.input == "truth":
+    if cfg.train.objective == "regression" and lifted is None:
         return noised_truth_regression_loss(cfg), eps_draws
     if cfg.train.objective == "regression":
-        if lifter is None:
-            raise ConfigError(f"train.objective regression needs a lifter: none at "
-                              f"{cfg.lifter.checkpoint!r}")
-        return regression_loss(cfg, lifter), None
+        return regression_loss(cfg, lifted), None
     raise ConfigError(f"train.objective: expected 'diffusion' or 'regression', "
                       f"found {cfg.train.objective!r}")
 
@@ -207,7 +262,8 @@ def fit_lifter(cfg: Config, run_dir: str | Path | None = None, *, resume: bool =
 def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False, device=None,
         lifter: torch.nn.Module | None = None, train_samples=None, test_samples=None,
         on_step: Callback | None = None, on_epoch: Callback | None = None,
-        progress: bool = True, max_steps: int | None = None) -> FitResult:
+        progress: bool = True, max_steps: int | None = None,
+        fold_lifters: dict | None = None) -> FitResult:
     """Train the diffusion denoiser (``cfg.model``) on ``cfg.data`` with ``cfg.train`` / ``cfg.optim``.
 
     The lifter used for validation (lifter -> DDIM -> flip TTA, ``cfg.eval``) is ``lifter`` or
@@ -215,6 +271,7 @@ def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False,
     ``run_dir`` (default ``exp/mmdiff``); ``resume=True`` continues from ``run_dir/ckpt.pth``.
     on_step(dict(epoch, batch, step, loss, lr)) and on_epoch(dict(epoch, loss, p1, p2, ...)) are
     called on the main process (e.g. a live loss plot in a notebook).
+    ``fold_lifters`` ({subject: lifter trained without it}) serve ``train.input: crossfit``.
     Returns a FitResult whose ``model`` holds the EMA weights when EMA is on.
     """
     from mmdiff.checkpoints import load_lifter
@@ -231,7 +288,8 @@ def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False,
     else:
         run.log.info(f"no lifter at {cfg.lifter.checkpoint!r}: validation is skipped")
     o = cfg.optim
-    loss, draw = objective(cfg, lifter)
+    train_set = _train_set(cfg, train_samples)
+    loss, draw = objective(cfg, lifter, fold_lifters, train_set.subjects)
     stage = Stage("denoiser", model, loss,
                   make_optimizer(model.parameters(), o.optimizer, o.lr, o.weight_decay,
                                  o.amsgrad, o.eps),
@@ -239,7 +297,7 @@ def fit(cfg: Config, run_dir: str | Path | None = None, *, resume: bool = False,
                   lr=StepDecay(o.lr, o.lr_gamma, o.lr_decay_every, o.lr_decay_shift),
                   grad_clip=o.grad_clip,
                   ema=EMA(model, cfg.train.ema_rate) if cfg.train.ema else None, draw=draw)
-    trainer = Trainer(cfg, stage, _train_set(cfg, train_samples), validate_fn, run, dist,
+    trainer = Trainer(cfg, stage, train_set, validate_fn, run, dist,
                       Hooks(on_step, on_epoch, progress))
     return _run(trainer, ckpt, max_steps)
 
