@@ -1,5 +1,7 @@
-"""The static course pages (``make book``) in a real browser: every figure renders without a
-kernel, and a plotly slider (the reverse-process stages of lesson 06) moves its figure.
+"""The static course pages (``make book``) in a real browser with the network blocked: every
+figure renders without a kernel, every page's equations are typeset by the MathJax beside the
+pages, nothing is requested from the network, and a plotly slider (the reverse-process stages of
+lesson 06) moves its figure.
 
 Uses ``book/`` when ``make book`` has built it (every page is checked); otherwise builds the page
 of ``notebooks/06_reverse_process.ipynb`` in fast mode into the test's temp dir. Skipped (with
@@ -18,6 +20,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 _RENDERED_JS = """() => Array.from(document.querySelectorAll('.plotly-graph-div')).map(
     el => !!el.querySelector('.main-svg') && !!el._fullLayout)"""
+_MATH_JS = """async () => { await MathJax.startup.promise;
+    return [document.querySelectorAll('mjx-container').length,
+            document.querySelectorAll('mjx-merror').length]; }"""
 _SLIDER_JS = """() => Array.from(document.querySelectorAll('.plotly-graph-div')).findIndex(
     el => el.layout && el.layout.sliders && el.layout.sliders.length && el._transitionData &&
           el._transitionData._frames.length > 1)"""
@@ -44,12 +49,18 @@ def test_book_figures_render_and_a_slider_moves(tmp_path, monkeypatch):
                                      args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            asked = []                               # the network is blocked: file:// only
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+                "file://") else (asked.append(route.request.url), route.abort()))
             for name, count in pages.items():
                 page.goto((root / f"{name}.html").resolve().as_uri())
                 page.wait_for_function("() => typeof Plotly !== 'undefined'", timeout=60_000)
                 page.wait_for_timeout(1500)
                 rendered = page.evaluate(_RENDERED_JS)
                 assert len(rendered) == count and all(rendered), f"{name}: figures {rendered}"
+                typeset, errors = page.evaluate(_MATH_JS)
+                assert typeset > 0 and errors == 0, f"{name}: {typeset} equations, {errors} errors"
+            assert not asked, f"requests to the network: {asked[:5]}"
             page.goto((root / "06_reverse_process.html").resolve().as_uri())
             page.wait_for_timeout(1500)
             index = page.evaluate(_SLIDER_JS)

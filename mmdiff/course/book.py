@@ -9,8 +9,10 @@ widget state stored, then every figure is made static: a plotly figure output be
 ``<div>``, and a widget output (a ``FigureWidget`` alone or inside an ipywidgets box) becomes the
 figures it holds, in the state the run left them, with a note that its controls need a kernel.
 Figures built with plotly frames and a slider (``slider=True`` in :mod:`mmdiff.viz`) stay
-explorable without a kernel. plotly.js is written once beside the pages (``plotly.min.js``, no
-network needed); ``index.html`` links the pages.
+explorable without a kernel. plotly.js and MathJax 3 (its TeX-to-HTML component and fonts, from
+the ``django-static-mathjax`` package) are written once beside the pages, and nbconvert's links
+to CDNs (MathJax 2, require.js) are replaced or removed, so the pages load nothing from the
+network and their equations render offline; ``index.html`` links the pages.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import copy
 import html
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 from mmdiff.errors import DataError
@@ -121,14 +125,46 @@ def staticize(nb: dict) -> tuple[dict, int]:
     return nb, count
 
 
+#: MathJax 3 configured as nbconvert configures MathJax 2 ($...$ inline, $$...$$ display)
+MATHJAX = ("<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
+           "displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']], processEscapes: true, "
+           "processEnvironments: true, tags: 'ams'}};</script>\n"
+           '<script src="mathjax/tex-chtml-full.js"></script>')
+_MATHJAX_2 = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+_REQUIRE = re.compile(r'<script src="https://[^"]*require[^"]*"[^>]*>\s*</script>')
+
+
 def render(nb: dict, title: str) -> str:
-    """The static notebook as one HTML page that loads ``plotly.min.js`` from beside it."""
+    """The static notebook as one HTML page that loads ``plotly.min.js`` and MathJax from beside
+    it (nbconvert's MathJax 2 and require.js links, both on a CDN, are taken out)."""
     import nbformat
     from nbconvert import HTMLExporter
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.from_dict(nb))
+    if not _MATHJAX_2.search(body):
+        raise DataError("book: nbconvert's MathJax block was not found; the page would load "
+                        "MathJax from the network")
+    body = _REQUIRE.sub("", _MATHJAX_2.sub(lambda _: MATHJAX, body, count=1))
     script = '<script src="plotly.min.js"></script>'
     return body.replace("<head>", f"<head>\n{script}", 1).replace(
         "<title>Notebook</title>", f"<title>{html.escape(title)}</title>")
+
+
+def write_mathjax(out: Path) -> Path:
+    """MathJax 3's TeX-to-CommonHTML component and its fonts (``django-static-mathjax``, a copy
+    of MathJax with no dependencies) into ``out/mathjax/``, laid out as MathJax looks for them."""
+    try:
+        import mathjax
+    except ImportError:
+        raise DataError("book: MathJax is missing: pip install django-static-mathjax (the "
+                        "notebooks extra installs it)") from None
+    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    target = out / "mathjax"
+    fonts = Path("output") / "chtml" / "fonts" / "woff-v2"
+    (target / fonts).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(es5 / "tex-chtml-full.js", target / "tex-chtml-full.js")
+    for font in (es5 / fonts).glob("*.woff"):
+        shutil.copy2(font, target / fonts / font.name)
+    return target
 
 
 def write_plotly_js(out: Path) -> Path:
@@ -145,6 +181,7 @@ def build(notebooks, out: str | Path = "book", fast: bool = False, log=print) ->
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_plotly_js(out)
+    write_mathjax(out)
     pages = {}
     for path in map(Path, notebooks):
         if not path.is_file():
