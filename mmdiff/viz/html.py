@@ -17,7 +17,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from mmdiff.errors import DataError
-from mmdiff.viz.base import Traces, View, as_array
+from mmdiff.viz.base import Traces, View
 from mmdiff.viz.poses import slider_steps
 from mmdiff.viz.skeletons import (add_skeleton, cube_scene, display_3d, handles, pose_2d_traces,
                                   set_pose_2d, set_skeleton_3d, skeleton_3d_traces,
@@ -40,51 +40,7 @@ def _flags(flags, shape: tuple, name: str, one: tuple) -> np.ndarray:
     return f
 
 
-def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
-    """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim == len(tail) + 1:
-        arr = arr[None]
-    if arr.ndim != len(tail) + 2 or arr.shape[2:] != tail:
-        raise DataError(f"{name}: expected shape (n, {', '.join(map(str, tail))}) or (people, n, "
-                        f"{', '.join(map(str, tail))}), found {np.shape(x)}")
-    return arr
-
-
-def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
-    """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim == len(tail) + 1:
-        arr = arr[None]
-    if arr.ndim != len(tail) + 2 or arr.shape[2:] != tail:
-        raise DataError(f"{name}: expected shape (n, {', '.join(map(str, tail))}) or (people, n, "
-                        f"{', '.join(map(str, tail))}), found {np.shape(x)}")
-    return arr
-
-
-def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
-    """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim == len(tail) + 1:
-        arr = arr[None]
-    if arr.ndim != len(tail) + 2 or arr.shape[2:] != tail:
-        raise DataError(f"{name}: expected shape (n, {', '.join(map(str, tail))}) or (people, n, "
-                        f"{', '.join(map(str, tail))}), found {np.shape(x)}")
-    return arr
-
-
-def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
-    """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim == len(tail) + 1:
-        arr = arr[None]
-    if arr.ndim != len(tail) + 2 or arr.shape[2:] != tail:
-        raise DataError(f"{name}: expected shape (n, {', '.join(map(str, tail))}) or (people, n, "
-                        f"{', '.join(map(str, tail))}), found {np.shape(x)}")
-    return arr
-
-
-def _people(x, name: str, tail: tuple, count=None) -> np.ndarray:
+def _people(x, name: str, tail: tuple) -> np.ndarray:
     """(F, *tail) or (P, F, *tail) -> (P, F, *tail) float64, shapes checked."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == len(tail) + 1:

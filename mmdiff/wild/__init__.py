@@ -41,6 +41,7 @@ from mmdiff.wild.plausibility import PlausibilityReport, plausibility_report
 #: ``mmdiff predict``'s default temporal smoothing of the 2D, sigma in frames (``--smooth``).
 SMOOTH = 1.0
 
+
 @dataclass(frozen=True)
 class PersonLift:
     """One person (track) lifted. keypoints: the 2D input (:class:`~mmdiff.wild.keypoints.
