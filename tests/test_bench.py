@@ -222,3 +222,37 @@ def test_bench_ablate_report(capsys, restore_threads):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if re.search(r"\d\.\d{3}x$", line)]
     assert len(rows) == len(FAST) + 1 and "LayerNorm" in out and "(all plain)" in out
+
+
+def test_roofline_counts_matrix_products_and_divides_by_the_peak():
+    """count_flops: 2 m k n per product, the backward's two products too; the share of the
+    peak is achieved FLOP/s over it."""
+    from mmdiff.bench.roofline import count_flops, gemm_peak, roofline, roofline_columns
+    layer, x = torch.nn.Linear(8, 4), torch.randn(3, 8, requires_grad=True)
+    assert count_flops(lambda: layer(x)) == 2 * 3 * 8 * 4
+    assert count_flops(lambda: layer(x).sum().backward()) == 3 * (2 * 3 * 8 * 4)
+    assert roofline(100.0, 1e6, 1e9) == pytest.approx((1e8, 0.1))
+    text = roofline_columns({"fp32": 100.0, "bf16": float("nan")}, 1e6, {"fp32": 1e9})
+    assert "1.00 MFLOP/pose" in text and "0.1 GFLOP/s  10%" in text and text.endswith("| -")
+    assert 0 < gemm_peak("fp32", "cpu", (64, 32, 16), repeats=1) < float("inf")
+
+
+def test_bench_config_sizes_with_flops_and_share_of_the_peak(capsys, restore_threads):
+    argv = ["--device", "cpu", "--config", "demo", "--batch", "4", "--repeats", "1",
+            "--threads", "1"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "model sizes of demo" in out and "GEMM peak (fp32, 2048^3" in out
+    assert "GEMM at the model's shape (fp32, 136 x 64 @ 64 x 64)" in out    # 4 poses x 34 nodes
+    assert len(re.findall(r"MFLOP/pose: +[\d.]+ GFLOP/s +\d+%", out)) == 5
+    assert bench.main(argv + ["--no-peak"]) == 0
+    assert "MFLOP/pose" not in capsys.readouterr().out
+
+
+def test_reference_table_with_flops_gives_each_column_its_peak():
+    from mmdiff.bench.reference import format_reference
+    table = format_reference([("training step", 10.0, 20.0, 40.0)], {"fp32": 0.0, "bf16": 0.1},
+                             {"fp32": 1e9, "bf16": 4e9}, {"training step": 1e7})
+    row = table.splitlines()[-1]
+    # reference 10 poses/s x 10 MFLOP = 0.1 GFLOP/s = 10 % of fp32; bf16 40 x 10 M = 10 % of 4e9
+    assert row.count("10%") == 2 and "0.1 GFLOP/s" in row and "0.2 GFLOP/s  20%" in row

@@ -66,7 +66,13 @@ def _device_name(device: torch.device) -> str:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mmdiff bench", description="poses/s of the models and "
                                  "of the full predict pipeline, and training-step peak memory")
-    ap.add_argument("--batch", type=int, default=1024, help="poses per call (default 1024)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="poses per call (default 1024, or the config's train.batch_size)")
+    ap.add_argument("--config", default=None,
+                    help="time the model sizes of this config (a name such as demo, or a YAML "
+                         "file) instead of the released size")
+    ap.add_argument("--no-peak", action="store_true",
+                    help="skip measuring the GEMM peak (and the FLOP/s and %% of peak columns)")
     ap.add_argument("--device", default="all",
                     help="cpu, cuda, cuda:N, or all (CPU and, when present, CUDA; default)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per row (best is kept)")
@@ -102,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
+    if args.batch is None:
+        args.batch = _config(args).train.batch_size if args.config else 1024
     if args.batch < 1 or args.repeats < 1 or args.threads < 0:
         ap.error("--batch and --repeats must be positive and --threads >= 0")
     set_threads(args.threads)
@@ -119,8 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(err))
 
 
+def _config(args):
+    from mmdiff.config import load_config
+    return load_config(args.config) if args.config else None
+
+
 def _run(args, ap) -> int:
-    from mmdiff.bench import ablate, kernels, reference, throughput
+    from mmdiff.bench import ablate, kernels, reference, roofline, throughput
     if args.ablate:
         print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, median of "
               f"{args.repeats}")
@@ -139,21 +152,33 @@ def _run(args, ap) -> int:
     if args.reference is not None:
         reference.load_reference(args.reference)        # fail now, before any timing
     precisions = ("fp32",) if args.precision in (None, "fp32") else ("fp32", args.precision)
+    cfg = _config(args)
+    sizes = f"model sizes of {args.config}" if cfg is not None else "released size"
     for device in _devices(args.device, ap):
         for p in precisions:
             check_precision(p, device, "--precision")
+        gemm = None if args.no_peak else {p: roofline.gemm_peak(p, device) for p in precisions}
+        from mmdiff.models import DenoiserConfig
+        hid = (cfg.model if cfg is not None else DenoiserConfig()).hid_dim
+        shape = (args.batch * 34, hid, hid)                     # poses x the 34 graph nodes
+        model_gemm = None if args.no_peak else {
+            p: roofline.gemm_peak(p, device, shape) for p in precisions}
         if args.reference is not None:      # the side-by-side table only, from a fresh process
-            lifter, denoiser = throughput.released_models(device, args.kind)
+            lifter, denoiser = throughput.released_models(device, args.kind, cfg)
             from mmdiff.bench.timing import make_inputs
-            table = reference.format_reference(*reference.reference_rows(
-                args.reference, lifter, denoiser, *make_inputs(args.batch, device), args.repeats,
-                precisions, compiled=args.compile))
-            print(f"device {device} ({_device_name(device)}), batch {args.batch}, torch "
+            inputs = make_inputs(args.batch, device)
+            rows, diffs = reference.reference_rows(args.reference, lifter, denoiser, *inputs,
+                                                   args.repeats, precisions,
+                                                   compiled=args.compile)
+            table = reference.format_reference(rows, diffs, gemm, reference.row_flops(
+                lifter, denoiser, *inputs) if gemm else None)
+            print(f"device {device} ({_device_name(device)}), batch {args.batch}, {sizes}, torch "
                   f"{torch.__version__}\n{table}", flush=True)
         else:
             rows, peaks = throughput.bench_device(device, args.batch, args.repeats, args.kind,
-                                                  precisions)
-            print(throughput.format_report(device, args.batch, rows, peaks), flush=True)
+                                                  precisions, cfg)
+            print(throughput.format_report(device, args.batch, rows, peaks, gemm, sizes,
+                                           model_gemm, shape), flush=True)
     return 0
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from mmdiff.bench.roofline import count_flops, peak_lines, roofline_columns
 from mmdiff.bench.timing import alternate_many, training_step_fn
 from mmdiff.errors import ConfigError
 from mmdiff.models.kernels import compile_for_inference
@@ -141,9 +142,27 @@ class _Called(torch.nn.Module):
         return self.call(*args)
 
 
-def format_reference(rows, diffs: dict[str, float]) -> str:
+def row_flops(lifter, denoiser, x_t, pose_2d, t, target) -> dict[str, float]:
+    """Matrix-product FLOPs per pose of each row of :func:`reference_rows`, counted on the kit's
+    models in fp32 (the reference computes the same products: same layers, same sizes)."""
+    batch = x_t.shape[0]
+    step = training_step_fn(denoiser, x_t, pose_2d, t, target)
+    with torch.no_grad():
+        forward = {"lifter forward": count_flops(lambda: lifter(pose_2d)),
+                   "denoiser forward": count_flops(lambda: denoise(denoiser, x_t, pose_2d, t)),
+                   "predict, flip": count_flops(
+                       lambda: Pipeline.paper(lifter, denoiser).sample_batch(pose_2d))}
+    flops = {**forward, "training step": count_flops(step)}
+    lifter.eval(), denoiser.eval()
+    return {name: f / batch for name, f in flops.items()}
+
+
+def format_reference(rows, diffs: dict[str, float], gemm: dict[str, float] | None = None,
+                     flops: dict[str, float] | None = None) -> str:
     """The side-by-side table: poses/s of the reference (fp32) and of the kit per precision, and
-    the kit's ratios to the reference."""
+    the kit's ratios to the reference; with ``gemm`` (GEMM peak FLOP/s per precision) and
+    ``flops`` (per pose, per row: :func:`row_flops`) each row's FLOP/s and share of the peak of
+    its column's precision (the reference's: fp32)."""
     precisions = list(diffs)
     what = ", ".join(f"{p} {d:.1e}" for p, d in diffs.items())
     lines = [f"  side by side with the reference (max |output difference| {what}):",
@@ -154,4 +173,13 @@ def format_reference(rows, diffs: dict[str, float]) -> str:
         lines.append(f"  {name:18s} {ref:10.0f}"
                      + "".join(f" {'-':>12s}" if k != k else f" {k:12.0f}" for k in kit)
                      + "".join(f" {'-':>11s}" if k != k else f" {k / ref:10.2f}x" for k in kit))
+    if gemm and flops:
+        lines += [f"  {ln.strip()}" for ln in peak_lines(gemm, "this device")]
+        lines.append("  FLOP/s and share of the GEMM peak: reference | "
+                     + " | ".join(f"mmdiff {p}" for p in precisions))
+        for name, ref, *kit in rows:
+            peaks = {p: gemm[p.split()[0]] for p in precisions}   # "bf16 compiled": bf16's
+            ref_part = roofline_columns({"fp32": ref}, flops.get(name), {"fp32": gemm["fp32"]})
+            kit_part = roofline_columns(dict(zip(precisions, kit)), flops.get(name), peaks)
+            lines.append(f"  {name:18s}{ref_part} |{kit_part.split(':', 1)[-1]}")
     return "\n".join(lines)

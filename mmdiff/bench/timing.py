@@ -20,6 +20,7 @@ class Row:
     name: str
     poses_per_s: dict[str, float]
     note: str = ""
+    flops_per_pose: float | None = None      # matrix-product FLOPs (mmdiff.bench.roofline)
 
 
 def best_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
