@@ -6,12 +6,14 @@ Otherwise (AlphaPose writes ``idx`` 0 for everyone when it does not track) detec
 frame to frame by box IoU: each track continues with the unclaimed detection whose box overlaps
 its last box most (IoU >= ``iou_threshold``, greedy, best overlap first), for up to
 ``max_link_gap`` unseen frames; a detection no track claims starts a new track (numbered in order
-of appearance). The person lifted is ``--person N`` (a track id), by default the track with the
-highest total person score, i.e. the most confident person over the most frames.
+of appearance). :func:`every_person` gives every track long enough to be a person (what
+``mmdiff predict`` lifts), most confident first; :func:`choose_person` one track, ``--person N``
+(a track id) or by default the one with the highest total person score, i.e. the most confident
+person over the most frames.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -121,7 +123,7 @@ def choose_person(det: Detections, person: int | None = None, iou_threshold: flo
         chosen, why_chosen = int(person), "--person"
     out = track_person(det, tracks, chosen)
     notes.append(f"person: track {chosen} ({why_chosen}), frames {out.frame[0]}-{out.frame[-1]}")
-    return Person(out.frame, out.points, out.detected, out.track, tuple(notes))
+    return replace(out, notes=tuple(notes))
 
 
 def _check_person(det: Detections, tracks: np.ndarray, person: int, how: str) -> None:
