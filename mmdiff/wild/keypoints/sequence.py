@@ -1,7 +1,7 @@
 """From a detector's file to one person's Human3.6M-17 keypoints over a video.
 
     kp = read_keypoints("alphapose-results.json")     # Keypoints, Human3.6M order, pixels
-    pose_2d = kp.normalized(width, height)            # (F, 17, 2) what the models take
+    pose_2d = kp.normalized(width, height)            # (F, 17, 2) the frame's normalisation
     print("\\n".join(kp.notes))                        # what was read, chosen, filled
 
 Steps: read the file (:mod:`~mmdiff.wild.keypoints.readers`, :mod:`~mmdiff.wild.keypoints.arrays`,
@@ -62,12 +62,12 @@ class Keypoints:
         return ~(self.gap_frames | self.unseen_frames)
 
     def normalized(self, width: int, height: int) -> np.ndarray:
-        """(F, 17, 2) float32 in the models' normalised screen coordinates: ``u = 2 x / w - 1``,
-        ``v = 2 y / w - h / w`` (width maps to [-1, 1], aspect kept); NaN stays NaN."""
-        if width <= 0 or height <= 0:
-            raise DataError(f"image size must be positive, found width={width} height={height}")
-        scale = np.array([1.0, height / width])
-        return (self.pixels / width * 2 - scale).astype(np.float32)
+        """(F, 17, 2) float32 in the models' normalised screen coordinates, the frame's own
+        framing (:func:`mmdiff.wild.framing.image_framing`: ``u = 2 x / w - 1``,
+        ``v = 2 y / w - h / w``); NaN stays NaN. ``mmdiff predict`` frames each person as
+        Human3.6M does instead (:mod:`mmdiff.wild.framing`)."""
+        from mmdiff.wild.framing import image_framing
+        return image_framing(width, height).apply(self.pixels)
 
 
 def to_h36m(kp, layout: str, source: str = "keypoints", check: bool = True) -> Keypoints:
