@@ -106,11 +106,12 @@ def _report_fit(result) -> int:
     """Print the run's outcome (rank 0); the exit status: 130 / 143 when SIGINT / SIGTERM stopped
     it (after its checkpoint was saved), else 0."""
     import torch.distributed as torch_dist
+    from mmdiff.engine.runtime import Dist
     from mmdiff.train.runs import exit_code
     code = exit_code(result.stop_signal)
     if torch_dist.is_initialized():  # under torchrun: only rank 0 reports
         rank = torch_dist.get_rank()
-        torch_dist.destroy_process_group()
+        Dist.close()
         if rank:
             return code
     state = "interrupted, resume with --resume" if result.interrupted else "done"

@@ -127,8 +127,10 @@ DDP_CHILD = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     from _train_helpers import load_saved_samples, tiny_config
+    from mmdiff.engine.runtime import Dist
     from mmdiff.train import fit
     fit(tiny_config(**{over!r}), {run!r}, train_samples=load_saved_samples({data!r}), progress=False)
+    Dist.close()
 """)
 
 

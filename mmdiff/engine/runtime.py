@@ -110,6 +110,15 @@ class Dist:
             torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         return cls(rank, world, device)
 
+    @staticmethod
+    def close() -> None:
+        """Leave the process group, if one was joined: wait for every rank, then destroy it. Exiting
+        with gloo's threads still alive can abort a rank ("terminate called without an active
+        exception") while its peer is closing its sockets."""
+        if torch_dist.is_initialized():
+            torch_dist.barrier()
+            torch_dist.destroy_process_group()
+
     def sum(self, values: list[float]) -> list[float]:
         """Element-wise sum of a few numbers over all processes."""
         if not self.active:
