@@ -106,8 +106,75 @@ def _check_structure(doc: dict) -> None:
 def test_stored_study_files(path):
     doc = load_study(path)
     assert not doc["fast"] and len(doc["seeds"]) >= 3 and path.stem == doc["study"]
+    if "of" in doc:                                         # an analysis of a study's models
+        assert doc["of"] in STUDIES and doc["study"] == f"{doc['of']}_hypotheses"
+        _check_hypotheses(doc)
+        return
     assert doc["study"] in STUDIES
     _check_structure(doc)
+
+
+def _check_hypotheses(doc):
+    """A hypotheses document: every row's means are its seeds' means, the oracle never worse
+    than one hypothesis, one table line per row with a verdict per comparison."""
+    from mmdiff.study.hypotheses import METRICS, markdown_table as hyp_table
+    seeds = [str(s) for s in doc["seeds"]]
+    for name, row in doc["rows"].items():
+        assert set(row["seeds"]) == set(seeds) and len(row["regressor_p1"]) == len(seeds)
+        for m in METRICS:
+            vals = [row["seeds"][s][m] for s in seeds]
+            assert row["mean"][m] == pytest.approx(sum(vals) / len(vals))
+        for s in seeds:
+            r = row["seeds"][s]
+            assert r["p1_oracle"] <= r["p1_single"] + 1e-9 and r["spread"] > 0
+    text = hyp_table(doc)
+    assert text.count("\n|") == len(doc["rows"]) + 1
+    assert sum(text.count(w) for w in ("holds", "equivalent", "inconclusive")) == 3 * len(doc["rows"])
+
+
+def test_hypothesis_metrics_of_calibrated_draws():
+    """Hypotheses and truth drawn alike around one pose: the oracle and the mean of S both beat
+    one draw (in 48 dimensions the mean beats the per-pose oracle too), spread / error is
+    sqrt(S / (S + 1)), and a larger spread marks a larger error (spread varies by pose)."""
+    from types import SimpleNamespace
+    import numpy as np
+    from mmdiff.study.hypotheses import hypothesis_metrics
+    rng = np.random.default_rng(0)
+    S, N = 8, 3000
+    centre = rng.normal(0, 0.2, (N, 17, 3))
+    scale = rng.uniform(0.005, 0.05, (N, 1, 1))                           # per-pose uncertainty
+    draw = lambda *shape: centre + scale * rng.normal(0, 1, shape + (N, 17, 3))  # noqa: E731
+    hyps, truth = draw(S), draw()
+    hyps[:, :, 0], truth[:, 0] = 0.0, 0.0                                 # root-relative
+    samples = SimpleNamespace(pose_3d=truth.astype(np.float32), action=np.array(["Walking"] * N))
+    m = hypothesis_metrics(hyps.astype(np.float32), samples, None)
+    assert m["p1_mean"] < m["p1_oracle"] < m["p1_single"]
+    assert m["spread_skill"] == pytest.approx((S / (S + 1)) ** 0.5, abs=0.02)
+    assert m["spread_error_corr"] > 0.3
+    with pytest.raises(ConfigError, match=r"\(S >= 2, N, 17, 3\)"):
+        hypothesis_metrics(hyps[:1], samples, None)
+
+
+@pytest.mark.slow
+def test_fast_hypotheses_analysis_runs_resumes_and_writes_its_json(tmp_path):
+    """`mmdiff study why_diffusion --hypotheses --fast`: the study's runs, then per (diffusion
+    arm, start, seed) one result file, none redone on a second call; the document and its table."""
+    exp = tmp_path / "exp"
+    args = ["why_diffusion", "--hypotheses", "--fast", "--seeds", "0,1", "--exp", str(exp)]
+    assert main(args) == 0
+    doc = load_study(exp / "fast" / "why_diffusion_hypotheses.json")
+    assert doc["fast"] and doc["of"] == "why_diffusion" and doc["seeds"] == [0, 1]
+    assert set(doc["rows"]) == {f"{a}-t{t}" for a in ("mmdiff", "diffusion_crossfit")
+                                for t in (6, 11)}
+    assert doc["rows"]["mmdiff-t6"]["regressor"] == "regressor_truth"
+    _check_hypotheses(doc)
+    files = sorted((exp / "fast" / "results" / "why_diffusion_hypotheses").rglob("seed*.json"))
+    assert len(files) == 8
+    before = {p: p.stat().st_mtime for p in files}
+    assert main(args) == 0
+    assert before == {p: p.stat().st_mtime for p in files}
+    with pytest.raises(ConfigError, match="needs a diffusion arm and its regressor"):
+        main(["ablations", "--hypotheses", "--fast", "--seeds", "0", "--exp", str(exp)])
 
 
 def test_load_study_names_the_bad_file(tmp_path):

@@ -6,6 +6,7 @@
     mmdiff study headline --jobs 2               # two seeds at once, one thread each
     mmdiff study headline --executor slurm --partition cpu   # one submitit job per seed
     mmdiff study --markdown pipelines            # the table README and the lessons show
+    mmdiff study why_diffusion --hypotheses      # mean / ORACLE best of S, spread calibration
     mmdiff study --readme [--check]               # README's study tables from the JSON files
 
 :mod:`~mmdiff.study.grid` names the studies and their arms, :mod:`~mmdiff.study.run` trains and
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from mmdiff.errors import ConfigError
 from mmdiff.study.grid import STUDIES, Arm, Study, get_study
-from mmdiff.study.report import load_study, markdown_table, summarise, write_study
+from mmdiff.study.report import load_study, markdown_table, summarise, table, write_study
 
 STUDY_DIR = Path("ckpts") / "studies"
 
@@ -104,6 +105,22 @@ def run_and_store(name: str, exp: str | Path = "exp/studies", out: str | Path | 
     return write_study(doc, folder / f"{name}.json")
 
 
+def run_hypotheses_and_store(name: str, exp: str | Path = "exp/studies",
+                             out: str | Path | None = None, fast: bool = False, seeds=None,
+                             log=print) -> Path:
+    """Run (or continue) the hypotheses analysis of study ``name`` (its runs trained first if
+    missing) and write ``<out>/<name>_hypotheses.json`` (folders as :func:`run_and_store`)."""
+    from mmdiff.study.hypotheses import run_hypotheses, summarise_hypotheses
+    study = get_study(name)
+    folder = Path(out) if out is not None else (Path(exp) / "fast" if fast else STUDY_DIR)
+    results_dir = None if fast else folder / "results"
+    found = run_hypotheses(study, Path(exp), fast=fast, seeds=seeds, log=log,
+                           results_dir=results_dir)
+    command = f"mmdiff study {name} --hypotheses" + (" --fast" if fast else "")
+    doc = summarise_hypotheses(study, found, command, fast)
+    return write_study(doc, folder / f"{name}_hypotheses.json")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="mmdiff study", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="rewrite README.md's study tables from the stored files (--check: "
                          "only say which differ, exit 1 if any)")
     ap.add_argument("--check", action="store_true", help="with --readme: compare only")
+    ap.add_argument("--hypotheses", action="store_true",
+                    help="the hypotheses analysis of the named studies (mean and ORACLE best of "
+                         "S, spread calibration, against the same-input regressor): "
+                         "ckpts/studies/<name>_hypotheses.json (mmdiff.study.hypotheses)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="run the seeds as N single-thread processes at once (default 1)")
     ap.add_argument("--executor", default="processes", choices=["processes", "slurm", "local"],
@@ -144,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names:
         if args.markdown:
             folder = Path(args.out) if args.out else STUDY_DIR
-            print(f"### {get_study(name).title}\n\n{markdown_table(load_study(folder / f'{name}.json'))}\n")
+            stem = f"{name}_hypotheses" if args.hypotheses else name
+            print(f"### {get_study(name).title}\n\n{table(load_study(folder / f'{stem}.json'))}\n")
+        elif args.hypotheses:
+            path = run_hypotheses_and_store(name, args.exp, args.out, args.fast, seeds)
+            print(f"{path}\n{table(load_study(path))}", flush=True)
         else:
             try:
                 path = run_and_store(name, args.exp, args.out, args.fast, seeds, jobs=args.jobs,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mmdiff.engine.atomic import write_atomic
 from mmdiff.errors import DataError
-from mmdiff.study.report import load_study, markdown_table
+from mmdiff.study.report import load_study, table
 
 BLOCK = re.compile(r"(<!-- study:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /study:(?P=name) -->)",
                    re.S)
@@ -28,7 +28,7 @@ def render(text: str, study_dir: Path) -> str:
         path = Path(study_dir) / f"{match['name']}.json"
         if not path.is_file():
             raise DataError(f"README block study:{match['name']}: no {path}")
-        return f"{match[1]}{markdown_table(load_study(path))}\n{match[4]}"
+        return f"{match[1]}{table(load_study(path))}\n{match[4]}"
     return BLOCK.sub(fill, text)
 
 

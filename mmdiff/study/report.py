@@ -81,7 +81,8 @@ def load_study(path: str | Path) -> dict:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise DataError(f"{path}: not a readable study file ({err})") from None
-    missing = [k for k in ("study", "seeds", "baseline", "arms") if k not in doc]
+    need = ("study", "seeds", "rows") if "of" in doc else ("study", "seeds", "baseline", "arms")
+    missing = [k for k in need if k not in doc]
     if missing:
         raise DataError(f"{path}: study file lacks {missing}")
     return doc
@@ -144,3 +145,12 @@ def markdown_table(doc: dict) -> str:
                  f"holds (excludes 0), equivalent within ±1 mm (inside it), else inconclusive."
                  f"{lifters}{split}{power} `{doc['command']}`; {doc['wall_seconds'] / 60:.0f} min.")
     return "\n".join(lines)
+
+
+def table(doc: dict) -> str:
+    """The table of any stored document: a study's, or an analysis of one (``"of"``: the
+    hypotheses analysis, :mod:`mmdiff.study.hypotheses`)."""
+    if "of" in doc:
+        from mmdiff.study import hypotheses
+        return hypotheses.markdown_table(doc)
+    return markdown_table(doc)

@@ -145,10 +145,10 @@ def fold_lifters(base: Config, root: Path, log) -> tuple[dict, float]:
     return lifters, seconds
 
 
-def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fast: bool,
-                 log) -> dict:
-    """Train what the arm needs (lifter, denoiser) and evaluate it; the result as a dict:
-    per-action P1, P2 (reference) and per-sample P2 in mm, averages, parameters, seconds."""
+def arm_models(study: Study, arm: Arm, seed: int, files: dict, root: Path, fast: bool,
+               log) -> tuple[Config, object, object, float]:
+    """Train (or reuse) what the arm needs: (its evaluation config, the lifter, the denoiser or
+    None for a lifter arm, the training seconds of everything it used)."""
     # one lifter per study, trained with its first seed (the lifter's run key holds no seed), or
     # with lifter_per_seed one per seed
     base = run_config(study, files, seed if study.lifter_per_seed else study.seeds[0], fast)
@@ -171,6 +171,14 @@ def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fas
         denoiser = load_denoiser(_train(fit, cfg, run, log, fold_lifters=folds or None),
                                  device="cpu", ema=cfg.eval.use_ema)
         seconds += train_seconds(run)
+    return cfg, lifter, denoiser, seconds
+
+
+def evaluate_arm(study: Study, arm: Arm, seed: int, files: dict, root: Path, fast: bool,
+                 log) -> dict:
+    """Train what the arm needs (lifter, denoiser) and evaluate it; the result as a dict:
+    per-action P1, P2 (reference) and per-sample P2 in mm, averages, parameters, seconds."""
+    cfg, lifter, denoiser, seconds = arm_models(study, arm, seed, files, root, fast, log)
     errors = evaluate_models(cfg, lifter, denoiser, load_split(cfg.data, "test"), device="cpu")
     p1, p2 = errors.average()
     return {"p1": p1, "p2": p2, "p2_per_sample": errors.average(p2="per_sample")[1],

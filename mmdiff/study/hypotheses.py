@@ -1,0 +1,203 @@
+"""What diffusion gives that a regressor cannot: several answers, their best, their spread.
+
+A regressor gives one pose per input. A diffusion refiner draws a hypothesis per starting noise,
+so it can give S of them. This analysis asks, seed by seed on a study's trained models, whether
+that is worth anything here::
+
+    doc = hypotheses_study(get_study("why_diffusion"), Path("exp/studies"))
+    print(markdown_table(doc))
+
+For each diffusion arm of the study (MMDiff from noised truth; from cross-fitted lifter outputs)
+and each start timestep (``STARTS``: the paper's t = 6, 2 of 12 steps, and t = 11, the noisiest
+the demo trains), S hypotheses per test pose, flip TTA as every arm, give (millimetres):
+
+    p1_single     P1 of one hypothesis (what the paper reports)
+    p1_mean       P1 of the mean of the S hypotheses (``eval.hypotheses: S``)
+    p1_oracle     ORACLE: P1 of the hypothesis closest to the truth, per pose. It looks at the
+                  answer: a bound on what the hypotheses hold, not a result of the method
+    spread        RMS over joints and axes of the std over the S hypotheses (ddof 1)
+    spread_skill  spread / RMS error of the mean: 1 when the spread is as large as the error
+                  (a calibrated ensemble of S draws has sqrt(S / (S + 1)), about 0.94 for S = 8)
+    spread_error_corr  within-joint correlation of spread and |error| (x, y, z averaged): does a
+                  larger spread mark a larger error?
+
+Each diffusion arm is paired by seed with the regressor trained from the same input
+(``REGRESSOR_OF``): its single answer's P1 against the hypotheses' mean and against the oracle.
+The comparisons of one document are Holm-adjusted together and given the verdict of
+:mod:`mmdiff.study.stats`. Per-seed results are small committed files
+(``<results>/<study>_hypotheses/<arm>-t<start>/seed<s>.json``), so the analysis continues where
+it stopped.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmdiff.course.analysis import oracle_best_of_n, spread_calibration
+from mmdiff.data.dataset import load_split
+from mmdiff.diffusion import BetaSchedule, DDIMSampler
+from mmdiff.engine.atomic import write_atomic
+from mmdiff.errors import ConfigError
+from mmdiff.evaluate import action_errors
+from mmdiff.pipeline import DiffusionRefiner, Pipeline
+from mmdiff.study.grid import Study
+from mmdiff.study.stats import Comparison, compare, holm
+
+#: the start timesteps compared: the paper's (DDIM 2 of 12 visits 6, 0) and the noisiest the demo
+#: trains (train_t_max 12: t < 12)
+STARTS = (6, 11)
+#: hypotheses per pose
+HYPOTHESES = 8
+#: each diffusion arm and the regressor trained from the same input
+REGRESSOR_OF = {"mmdiff": "regressor_truth", "diffusion_crossfit": "regressor_crossfit"}
+METRICS = ("p1_single", "p1_mean", "p1_oracle", "spread", "spread_skill", "spread_error_corr")
+
+
+def hypothesis_metrics(hyps: np.ndarray, samples, cfg) -> dict[str, float]:
+    """The metrics of the module docstring for hypotheses (S, N, 17, 3) root-relative metres of
+    ``samples`` (their pose_3d (N, 17, 3) and actions); P1 as the evaluation table averages it."""
+    if hyps.ndim != 4 or hyps.shape[0] < 2 or hyps.shape[1:] != samples.pose_3d.shape:
+        raise ConfigError(f"hypothesis_metrics: expected hypotheses (S >= 2, N, 17, 3) for "
+                          f"{samples.pose_3d.shape[0]} poses, found {hyps.shape}")
+    target = np.asarray(samples.pose_3d, dtype=np.float32)
+
+    def p1(pred):
+        return float(action_errors(pred, samples, cfg).average()[0])
+
+    oracle = oracle_best_of_n(torch.as_tensor(hyps), torch.as_tensor(target)).pose.numpy()
+    mean = hyps.mean(axis=0)
+    centred = lambda p: p - p[..., :1, :]                                 # noqa: E731
+    spread = hyps.std(axis=0, ddof=1)[:, 1:]                              # (N, 16, 3) m
+    error = (centred(mean) - centred(target))[:, 1:]                      # (N, 16, 3) m
+    rms_spread, rms_error = float(np.sqrt((spread ** 2).mean())), float(np.sqrt((error ** 2).mean()))
+    calib = spread_calibration(hyps, target)
+    return {"p1_single": p1(hyps[0]), "p1_mean": p1(mean), "p1_oracle": p1(oracle),
+            "spread": rms_spread * 1000, "spread_skill": rms_spread / rms_error,
+            "spread_error_corr": float(np.nanmean(calib.within_joint))}
+
+
+def sample_hypotheses(cfg, lifter, denoiser, samples, start: int,
+                      hypotheses: int = HYPOTHESES) -> np.ndarray:
+    """S hypotheses (S, N, 17, 3) metres of the config's pipeline started at ``start`` (DDIM
+    visiting ``cfg.sampler.steps`` timesteps from there down to 0), flip TTA as ``cfg.eval``."""
+    schedule = BetaSchedule.from_config(cfg.diffusion)
+    sampler = DDIMSampler.starting_at(schedule, start, min(cfg.sampler.steps, start + 1),
+                                      eta=cfg.sampler.eta)
+    refiner = DiffusionRefiner(denoiser, sampler, tuple(cfg.diffusion.noise_scale))
+    pipe = Pipeline(lifter, refiner, flip=cfg.eval.flip, hypotheses=hypotheses,
+                    batch_size=cfg.eval.batch_size, seed=cfg.eval.seed)
+    return pipe.sample(samples.pose_2d, device="cpu")
+
+
+def run_hypotheses(study: Study, root: Path, fast: bool = False, seeds=None, log=print,
+                   results_dir: Path | None = None, starts=STARTS,
+                   hypotheses: int = HYPOTHESES) -> dict:
+    """Every (diffusion arm, start, seed): {"<arm>-t<start>": {seed: metrics}}, resumable, and
+    the study's own results ({arm: {seed: result}}, trained and evaluated first if missing)."""
+    from mmdiff.study.run import arm_models, dataset_files, run_study
+    arms = [a for a in REGRESSOR_OF if a in {x.name for x in study.arms}]
+    if not arms or any(REGRESSOR_OF[a] not in {x.name for x in study.arms} for a in arms):
+        raise ConfigError(f"study {study.name!r}: the hypotheses analysis needs a diffusion arm "
+                          f"and its regressor ({REGRESSOR_OF}); arms: "
+                          f"{[a.name for a in study.arms]}")
+    study_results = run_study(study, root, fast=fast, seeds=seeds, log=log,
+                              results_dir=results_dir)
+    root = Path(root) / ("fast" if fast else "")
+    results_dir = Path(results_dir) if results_dir is not None else root / "results"
+    files = dataset_files(study, root, log)
+    out: dict = {}
+    for seed in tuple(study.seeds if seeds is None else seeds):
+        for arm in arms:
+            pending = [t for t in starts
+                       if not (results_dir / f"{study.name}_hypotheses" / f"{arm}-t{t}" /
+                               f"seed{seed}.json").is_file()]
+            models = arm_models(study, study.arm(arm), seed, files, root, fast, log) \
+                if pending else None
+            for t in starts:
+                path = results_dir / f"{study.name}_hypotheses" / f"{arm}-t{t}" / f"seed{seed}.json"
+                if t in pending:
+                    cfg, lifter, denoiser, _ = models
+                    t0 = time.perf_counter()
+                    samples = load_split(cfg.data, "test")
+                    hyps = sample_hypotheses(cfg, lifter, denoiser, samples, t, hypotheses)
+                    result = {**hypothesis_metrics(hyps, samples, cfg), "start": t,
+                              "hypotheses": hypotheses,
+                              "wall_seconds": round(time.perf_counter() - t0, 1)}
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    write_atomic(path, lambda f, r=result: f.write(json.dumps(r).encode()))
+                    log(f"{study.name} hypotheses: {arm} t={t} seed {seed}: mean "
+                        f"{result['p1_mean']:.2f}, oracle {result['p1_oracle']:.2f} mm")
+                out.setdefault(f"{arm}-t{t}", {})[seed] = json.loads(path.read_text())
+    return {"hypotheses": out, "study": study_results}
+
+
+def summarise_hypotheses(study: Study, found: dict, command: str, fast: bool) -> dict:
+    """The JSON document: per row (arm, start) the metrics' mean and std over seeds, and the
+    regressor's P1 per seed (the comparisons are made from them, :func:`comparisons`)."""
+    rows, study_results = found["hypotheses"], found["study"]
+    seeds = sorted({s for per_seed in rows.values() for s in per_seed})
+    doc = {"study": f"{study.name}_hypotheses", "of": study.name, "command": command,
+           "fast": fast, "seeds": seeds, "starts": sorted({r[seeds[0]]["start"]
+                                                           for r in rows.values()}),
+           "hypotheses": next(iter(rows.values()))[seeds[0]]["hypotheses"],
+           "regressor_of": REGRESSOR_OF, "validation": list(study.validation), "rows": {}}
+    for name, per_seed in rows.items():
+        arm = name.rsplit("-t", 1)[0]
+        reg = REGRESSOR_OF[arm]
+        entry = {"arm": arm, "start": per_seed[seeds[0]]["start"], "regressor": reg,
+                 "regressor_p1": [study_results[reg][s]["p1"] for s in seeds],
+                 "mean": {m: float(np.mean([per_seed[s][m] for s in seeds])) for m in METRICS},
+                 "std": {m: float(np.std([per_seed[s][m] for s in seeds], ddof=1))
+                         if len(seeds) > 1 else 0.0 for m in METRICS},
+                 "seeds": {str(s): per_seed[s] for s in seeds}}
+        doc["rows"][name] = entry
+    return doc
+
+
+def comparisons(doc: dict) -> dict[tuple[str, str], Comparison]:
+    """The document's family, Holm-adjusted together. Keys (row, what): what is "mean_vs_reg",
+    "oracle_vs_reg" (P1 minus the regressor's) or "mean_vs_single"."""
+    seeds = [str(s) for s in doc["seeds"]]
+    keys, found = [], []
+    for name, e in doc["rows"].items():
+        reg = e["regressor_p1"]
+        col = {m: [e["seeds"][s][m] for s in seeds] for m in ("p1_single", "p1_mean", "p1_oracle")}
+        for what, a, b in (("mean_vs_reg", col["p1_mean"], reg),
+                           ("oracle_vs_reg", col["p1_oracle"], reg),
+                           ("mean_vs_single", col["p1_mean"], col["p1_single"])):
+            keys.append((name, what))
+            found.append(compare(f"{name} {what}", a, b))
+    return dict(zip(keys, holm(found)))
+
+
+def markdown_table(doc: dict) -> str:
+    """One row per (diffusion arm, start): P1 of one hypothesis, of the mean of S and of the
+    oracle (mm, mean ± std over seeds), each against the same-input regressor's single answer
+    (Holm-adjusted interval and verdict), the spread and its calibration."""
+    from mmdiff.study.report import cell
+    family = comparisons(doc) if len(doc["seeds"]) > 1 else {}
+    S = doc["hypotheses"]
+    lines = [f"| arm, start | regressor P1 | one hypothesis P1 | mean of {S} P1 | "
+             f"ORACLE best of {S} P1 | mean of {S} − regressor | ORACLE − regressor | "
+             f"mean − one | spread mm | spread / error | corr(spread, error) |",
+             "|---" * 11 + "|"]
+    for name, e in doc["rows"].items():
+        pm = lambda m: f"{e['mean'][m]:.2f} ± {e['std'][m]:.2f}"         # noqa: E731
+        reg = np.asarray(e["regressor_p1"])
+        c = (lambda w: cell(family[(name, w)]) if family else "")        # noqa: E731
+        lines.append(
+            f"| {e['arm']}, t = {e['start']} | {reg.mean():.2f} ± "
+            f"{reg.std(ddof=1) if len(reg) > 1 else 0.0:.2f} ({e['regressor']}) | "
+            f"{pm('p1_single')} | {pm('p1_mean')} | {pm('p1_oracle')} | {c('mean_vs_reg')} | "
+            f"{c('oracle_vs_reg')} | {c('mean_vs_single')} | {pm('spread')} | "
+            f"{pm('spread_skill')} | {pm('spread_error_corr')} |")
+    lines.append("")
+    lines.append(f"{len(doc['seeds'])} seeds, a lifter per seed, {S} hypotheses per pose, flip "
+                 f"TTA; intervals Holm-adjusted over the {len(family)} comparisons; ORACLE picks "
+                 f"the hypothesis closest to the truth (a bound, not a method). `{doc['command']}`"
+                 + (" (FAST: a smoke budget)" if doc["fast"] else ""))
+    return "\n".join(lines)
