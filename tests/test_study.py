@@ -127,6 +127,9 @@ def _check_hypotheses(doc):
         for s in seeds:
             r = row["seeds"][s]
             assert r["p1_oracle"] <= r["p1_single"] + 1e-9 and r["spread"] > 0
+    for s in seeds:
+        assert set(doc["inputs"]["seeds"][s]) == {"in_sample", "out_of_sample", "test"}
+        assert all(v > 0 for v in doc["inputs"]["seeds"][s].values())
     text = hyp_table(doc)
     assert text.count("\n|") == len(doc["rows"]) + 1
     assert sum(text.count(w) for w in ("holds", "equivalent", "inconclusive")) == 3 * len(doc["rows"])
@@ -169,7 +172,7 @@ def test_fast_hypotheses_analysis_runs_resumes_and_writes_its_json(tmp_path):
     assert doc["rows"]["mmdiff-t6"]["regressor"] == "regressor_truth"
     _check_hypotheses(doc)
     files = sorted((exp / "fast" / "results" / "why_diffusion_hypotheses").rglob("seed*.json"))
-    assert len(files) == 8
+    assert len(files) == 8 + 2                                   # + the inputs of each seed
     before = {p: p.stat().st_mtime for p in files}
     assert main(args) == 0
     assert before == {p: p.stat().st_mtime for p in files}

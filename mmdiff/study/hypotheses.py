@@ -23,7 +23,9 @@ the demo trains), S hypotheses per test pose, flip TTA as every arm, give (milli
 
 Each diffusion arm is paired by seed with the regressor trained from the same input
 (``REGRESSOR_OF``): its single answer's P1 against the hypotheses' mean and against the oracle.
-The comparisons of one document are Holm-adjusted together and given the verdict of
+Beside them, per seed, what each training input looks like (:func:`input_errors`): the lifter's
+error on its own training poses, the cross-fitted lifters' on theirs, the lifter's on the test
+poses. The comparisons of one document are Holm-adjusted together and given the verdict of
 :mod:`mmdiff.study.stats`. Per-seed results are small committed files
 (``<results>/<study>_hypotheses/<arm>-t<start>/seed<s>.json``), so the analysis continues where
 it stopped.
@@ -93,16 +95,42 @@ def sample_hypotheses(cfg, lifter, denoiser, samples, start: int,
     return pipe.sample(samples.pose_2d, device="cpu")
 
 
+def input_errors(lifter, folds: dict, train, test) -> dict[str, float]:
+    """What each training input looks like next to what the refiner sees at test, as the
+    lifter's MPJPE (mm, no flip, plain mean over poses; the input, not a result):
+    ``in_sample`` the lifter on its own training poses (what ``train.input: lifter`` trains
+    from), ``out_of_sample`` each training subject lifted by the lifter trained without it
+    (``crossfit``; ``folds`` {subject: lifter}), ``test`` the lifter on the test poses.
+    train, test: PoseSamples."""
+    from mmdiff.metrics import mpjpe
+    from mmdiff.pipeline import lift_uvxyz
+
+    def err(net, samples) -> float:
+        with torch.no_grad():
+            pred = lift_uvxyz(net.eval(), torch.as_tensor(samples.pose_2d))[..., 2:]
+        return float(mpjpe(pred, torch.as_tensor(samples.pose_3d))) * 1000
+
+    out = {"in_sample": err(lifter, train), "test": err(lifter, test)}
+    if folds:
+        rows = {s: np.flatnonzero(train.subject == s) for s in folds}
+        per = {s: (err(net, train.select(rows[s])), len(rows[s])) for s, net in folds.items()}
+        out["out_of_sample"] = sum(e * n for e, n in per.values()) / sum(n for _, n in per.values())
+    return out
+
+
 def run_hypotheses(study: Study, root: Path, fast: bool = False, seeds=None, log=print,
                    results_dir: Path | None = None, starts=STARTS,
                    hypotheses: int = HYPOTHESES) -> dict:
     """Every (diffusion arm, start, seed): {"<arm>-t<start>": {seed: metrics}}, resumable, and
     the study's own results ({arm: {seed: result}}, trained and evaluated first if missing)."""
-    from mmdiff.study.run import arm_models, dataset_files, run_study
+    from mmdiff.checkpoints import load_lifter
+    from mmdiff.study.run import (arm_models, dataset_files, fold_lifters, run_config, run_key,
+                                  run_study)
     arms = [a for a in REGRESSOR_OF if a in {x.name for x in study.arms}]
-    if not arms or any(REGRESSOR_OF[a] not in {x.name for x in study.arms} for a in arms):
+    if not arms or not study.lifter_per_seed or \
+            any(REGRESSOR_OF[a] not in {x.name for x in study.arms} for a in arms):
         raise ConfigError(f"study {study.name!r}: the hypotheses analysis needs a diffusion arm "
-                          f"and its regressor ({REGRESSOR_OF}); arms: "
+                          f"and its regressor ({REGRESSOR_OF}), a lifter per seed; arms: "
                           f"{[a.name for a in study.arms]}")
     study_results = run_study(study, root, fast=fast, seeds=seeds, log=log,
                               results_dir=results_dir)
@@ -111,6 +139,17 @@ def run_hypotheses(study: Study, root: Path, fast: bool = False, seeds=None, log
     files = dataset_files(study, root, log)
     out: dict = {}
     for seed in tuple(study.seeds if seeds is None else seeds):
+        path = results_dir / f"{study.name}_hypotheses" / "inputs" / f"seed{seed}.json"
+        if not path.is_file():
+            base = run_config(study, files, seed, fast)
+            lifter = load_lifter(root / "runs" / run_key(base, "lifter", seeded=True) /
+                                 "best.pth", device="cpu")
+            folds, _ = fold_lifters(base, root, log)
+            result = input_errors(lifter, folds, load_split(base.data, "train"),
+                                  load_split(base.data, "test"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, lambda f, r=result: f.write(json.dumps(r).encode()))
+        out.setdefault("inputs", {})[seed] = json.loads(path.read_text())
         for arm in arms:
             pending = [t for t in starts
                        if not (results_dir / f"{study.name}_hypotheses" / f"{arm}-t{t}" /
@@ -138,13 +177,18 @@ def run_hypotheses(study: Study, root: Path, fast: bool = False, seeds=None, log
 def summarise_hypotheses(study: Study, found: dict, command: str, fast: bool) -> dict:
     """The JSON document: per row (arm, start) the metrics' mean and std over seeds, and the
     regressor's P1 per seed (the comparisons are made from them, :func:`comparisons`)."""
-    rows, study_results = found["hypotheses"], found["study"]
+    rows, study_results = dict(found["hypotheses"]), found["study"]
+    inputs = rows.pop("inputs")
     seeds = sorted({s for per_seed in rows.values() for s in per_seed})
     doc = {"study": f"{study.name}_hypotheses", "of": study.name, "command": command,
            "fast": fast, "seeds": seeds, "starts": sorted({r[seeds[0]]["start"]
                                                            for r in rows.values()}),
            "hypotheses": next(iter(rows.values()))[seeds[0]]["hypotheses"],
-           "regressor_of": REGRESSOR_OF, "validation": list(study.validation), "rows": {}}
+           "regressor_of": REGRESSOR_OF, "validation": list(study.validation),
+           "inputs": {"seeds": {str(s): inputs[s] for s in seeds},
+                      "mean": {k: float(np.mean([inputs[s][k] for s in seeds]))
+                               for k in inputs[seeds[0]]}},
+           "rows": {}}
     for name, per_seed in rows.items():
         arm = name.rsplit("-t", 1)[0]
         reg = REGRESSOR_OF[arm]
@@ -195,6 +239,13 @@ def markdown_table(doc: dict) -> str:
             f"{pm('p1_single')} | {pm('p1_mean')} | {pm('p1_oracle')} | {c('mean_vs_reg')} | "
             f"{c('oracle_vs_reg')} | {c('mean_vs_single')} | {pm('spread')} | "
             f"{pm('spread_skill')} | {pm('spread_error_corr')} |")
+    lines.append("")
+    mean = doc["inputs"]["mean"]
+    lines.append("What each training input looks like (the lifter's MPJPE, mm, mean over seeds, "
+                 "no flip): on its own training poses (what `regressor` trains from) "
+                 f"{mean['in_sample']:.1f}; out of sample, cross-fitted (what `*_crossfit` trains "
+                 f"from) {mean.get('out_of_sample', float('nan')):.1f}; on the test poses (what "
+                 f"every arm refines) {mean['test']:.1f}.")
     lines.append("")
     lines.append(f"{len(doc['seeds'])} seeds, a lifter per seed, {S} hypotheses per pose, flip "
                  f"TTA; intervals Holm-adjusted over the {len(family)} comparisons; ORACLE picks "
