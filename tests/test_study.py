@@ -99,7 +99,8 @@ def _check_structure(doc: dict) -> None:
             assert arm["mean"][m] == pytest.approx(sum(values) / len(values), abs=1e-3)
             diffs = [arm["seeds"][s][m] - base["seeds"][s][m] for s in seeds]
             assert arm["diff"][m]["mean"] == pytest.approx(sum(diffs) / len(diffs), abs=1e-3)
-    assert markdown_table(doc).count("\n|") == len(doc["arms"]) + 1
+    contrasts = len(doc.get("contrasts", ())) + 2 if doc.get("contrasts") else 0
+    assert markdown_table(doc).count("\n|") == len(doc["arms"]) + 1 + contrasts
 
 
 @pytest.mark.parametrize("path", STORED, ids=lambda p: p.stem)
@@ -242,6 +243,29 @@ def test_table_pairs_every_arm_with_the_versus_arm():
     assert row_c.endswith(f" {want.mean:+.2f} [{low:+.2f}, {high:+.2f}] {want.verdict} |")
     assert "ΔP1 vs b" in table.splitlines()[0] and "(reference)" in table
     assert "Holm-adjusted over the 6 differences" in table
+
+
+def test_contrasts_join_the_table_and_its_holm_family():
+    """A study's contrasts are compared on P1 and P2, Holm-adjusted with the table's other
+    differences, and printed in their own table; a contrast naming an unknown arm is refused."""
+    from mmdiff.study.grid import Arm, Study
+    from mmdiff.study.report import comparisons
+    doc = {"study": "x", "seeds": [0, 1, 2], "baseline": "a", "versus": None, "command": "x",
+           "fast": False, "wall_seconds": 60, "contrasts": [["c", "b"]], "arms": {
+               name: {"title": name, "params": 1, "lifter_params": 1, "mean": {}, "std": {},
+                      "seeds": {str(s): {"p1": p1 + s * 0.1 + k * s * 0.05, "p2": p1 / 2 + s}
+                                for s in range(3)}}
+               for k, (name, p1) in enumerate((("a", 70.0), ("b", 68.0), ("c", 66.0)))}}
+    for e in doc["arms"].values():
+        for m in ("p1", "p2"):
+            e["mean"][m], e["std"][m] = 0.0, 0.0
+    family = comparisons(doc)
+    assert ("c", "p1", "b") in family and ("c", "p2", "b") in family and len(family) == 6
+    assert family[("c", "p1", "b")].mean == pytest.approx(-2.0 + 0.05)
+    text = markdown_table(doc)
+    assert "| c − b |" in text and "over the 6 differences" in text
+    with pytest.raises(ConfigError, match=r"contrasts name arms it lacks: \['z'\]"):
+        Study("s", "t", "q", "embedded", (Arm("a", "a"),), contrasts=(("a", "z"),))
 
 
 def test_run_key_ignores_later_fields_at_their_default():

@@ -49,6 +49,14 @@ class Study:
     lifter_per_seed: bool = False                        # each seed trains its own lifter
     validation: tuple[str, ...] = ()                     # training subjects held out of training
     evaluate_on: str = "test"                            # "test" subjects or the "validation" ones
+    contrasts: tuple[tuple[str, str], ...] = ()          # more (arm, against) pairs, P1 and P2
+
+    def __post_init__(self):
+        names = {a.name for a in self.arms}
+        unknown = sorted({x for pair in self.contrasts for x in pair} - names)
+        if unknown:
+            raise ConfigError(f"study {self.name!r}: contrasts name arms it lacks: {unknown}; "
+                              f"arms: {sorted(names)}")
 
     def arm(self, name: str) -> Arm:
         for a in self.arms:
@@ -164,7 +172,12 @@ STUDIES = {s.name: s for s in (
           "out-of-sample outputs (a lifter per left-out training subject); the regressor from "
           "the lifter's in-sample outputs is the earlier control.", "embedded",
           (LIFTER_TTA, MMDIFF, DIFFUSION_CROSSFIT, REGRESSOR_TRUTH, REGRESSOR_CROSSFIT, REGRESSOR),
-          seeds=tuple(range(10)), versus="mmdiff", lifter_per_seed=True, validation=VALIDATION),
+          seeds=tuple(range(10)), versus="mmdiff", lifter_per_seed=True, validation=VALIDATION,
+          # the 2 x 2's remaining sides: objective at the cross-fitted input, input for the
+          # regressor, and the regressor's in-sample against its out-of-sample input
+          contrasts=(("regressor_crossfit", "diffusion_crossfit"),
+                     ("regressor_crossfit", "regressor_truth"),
+                     ("regressor", "regressor_crossfit"))),
     Study("diffpose_recipe", "DiffPose's recipe: ground-truth vs detector 2D in training",
           "Is DiffPose's recipe worse than the lifter because it trains on ground-truth 2D and "
           "tests on detector 2D? Every arm is tested as DiffPose tests (2 of 24 DDIM steps, no "

@@ -48,6 +48,7 @@ def summarise(study: Study, results: dict, command: str, fast: bool,
            "data": study.data, "config": study.config, "overrides": study.overrides,
            "seeds": seeds, "baseline": base, "versus": study.versus, "command": command,
            "fast": fast, "lifter_per_seed": study.lifter_per_seed,
+           "contrasts": [list(c) for c in study.contrasts],
            "validation": list(study.validation), "evaluate_on": study.evaluate_on,
            "wall_seconds": round(wall_seconds, 1), "torch": torch.__version__, "arms": {}}
     for arm in study.arms:
@@ -94,13 +95,15 @@ def _pm(entry: dict, m: str) -> str:
 
 def comparisons(doc: dict) -> dict[tuple[str, str, str], Comparison]:
     """The family of one study table, Holm-adjusted together: for every arm but the baseline
-    its ΔP1 and ΔP2 against the baseline, and for every arm but ``versus`` its ΔP1 against
-    ``versus``. Keys: (arm, metric, against)."""
+    its ΔP1 and ΔP2 against the baseline, for every arm but ``versus`` its ΔP1 against
+    ``versus``, and ΔP1, ΔP2 of each of the study's ``contrasts`` (arm, against). Keys:
+    (arm, metric, against)."""
     seeds = [str(s) for s in doc["seeds"]]
     arms, base, versus = doc["arms"], doc["baseline"], doc.get("versus")
     keys = [(a, m, base) for a in arms if a != base for m in METRICS]
     if versus:
         keys += [(a, "p1", versus) for a in arms if a != versus]
+    keys += [(a, m, b) for a, b in doc.get("contrasts", ()) for m in METRICS]
     found = [compare(f"{a} {m} vs {b}", [arms[a]["seeds"][s][m] for s in seeds],
                      [arms[b]["seeds"][s][m] for s in seeds]) for a, m, b in keys]
     return dict(zip(keys, holm(found)))
@@ -132,6 +135,10 @@ def markdown_table(doc: dict) -> str:
                          cell(family[(name, "p1", versus)]) if family else "")
         lines.append(f"| {e['title']} | {params} | {_pm(e, 'p1')} | {_pm(e, 'p2')} | "
                      + " | ".join(diffs) + " |")
+    if family and doc.get("contrasts"):
+        lines += ["", "| contrast | ΔP1 | ΔP2 |", "|---|---|---|"]
+        lines += [f"| {a} − {b} | {cell(family[(a, 'p1', b)])} | {cell(family[(a, 'p2', b)])} |"
+                  for a, b in doc["contrasts"]]
     fast = " FAST MODE (smoke test, not a result):" if doc.get("fast") else ""
     split = (f" Held out of training: {', '.join(doc['validation'])} (validation); evaluated on "
              f"the {doc.get('evaluate_on', 'test')} subjects." if doc.get("validation") else "")
