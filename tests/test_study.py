@@ -196,8 +196,10 @@ def test_readme_study_tables_are_generated_from_the_stored_files(tmp_path):
     from mmdiff.study.readme import BLOCK, sync_readme
     readme = REPO / "README.md"
     assert sync_readme(readme, REPO / "ckpts" / "studies", check=True) == []
-    blocks = [m["name"] for m in BLOCK.finditer(readme.read_text())]
+    blocks = [m["name"] for m in BLOCK.finditer(readme.read_text()) if m["kind"] == "study"]
     assert sorted(blocks) == sorted(p.stem for p in STORED)          # every stored study shown
+    answers = [m["name"] for m in BLOCK.finditer(readme.read_text()) if m["kind"] == "answer"]
+    assert answers == ["why_diffusion"]
     doc = {"study": "demo", "seeds": [0, 1, 2], "baseline": "a", "command": "x", "fast": False,
            "wall_seconds": 60, "arms": {"a": {"title": "A", "params": 0, "lifter_params": 1e5,
                                               "mean": {"p1": 1, "p2": 2}, "std": {"p1": 0, "p2": 0},
@@ -208,6 +210,24 @@ def test_readme_study_tables_are_generated_from_the_stored_files(tmp_path):
     assert sync_readme(page, tmp_path, check=True) == ["demo"]
     assert sync_readme(page, tmp_path) == ["demo"]
     assert sync_readme(page, tmp_path, check=True) == [] and "| A |" in page.read_text()
+
+
+def test_why_diffusion_answer_quotes_the_tables_cells():
+    """The answer's numbers and verdicts are the stored tables' own cells (same Holm family);
+    a document not stored yet is named with the command that makes it."""
+    from mmdiff.study.answer import why_diffusion_answer
+    from mmdiff.study.report import cell, comparisons
+    study_dir = REPO / "ckpts" / "studies"
+    text = why_diffusion_answer(study_dir)
+    head = load_study(study_dir / "headline.json")
+    fam = comparisons(head)
+    for key in (("mmdiff", "p1", "lifter_tta"), ("mmdiff", "p2", "lifter_tta"),
+                ("regressor", "p1", "mmdiff")):
+        assert cell(fam[key]) in text and cell(fam[key]) in markdown_table(head)
+    assert "std of 33 mm per 3D coordinate" in text                   # sqrt(1 - abar_6), demo.yml
+    empty = why_diffusion_answer(REPO / "tests")                        # no study files there
+    assert "`mmdiff study headline` makes it" in empty
+    assert "`mmdiff study why_diffusion --hypotheses` makes it" in empty
 
 
 def test_interrupted_study_says_how_to_continue(monkeypatch, capsys):

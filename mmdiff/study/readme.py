@@ -6,6 +6,7 @@ README.md marks each table with HTML comments::
     ...generated table...
     <!-- /study:pipelines -->
 
+and ``<!-- answer:why_diffusion -->`` the answer :mod:`mmdiff.study.answer` computes from them.
 ``mmdiff study --readme`` rewrites every marked block from ``ckpts/studies/<name>.json``;
 ``--readme --check`` (and ``tests/test_study.py``) fails when a block differs from its file.
 """
@@ -18,17 +19,23 @@ from mmdiff.engine.atomic import write_atomic
 from mmdiff.errors import DataError
 from mmdiff.study.report import load_study, table
 
-BLOCK = re.compile(r"(<!-- study:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /study:(?P=name) -->)",
-                   re.S)
+BLOCK = re.compile(r"(<!-- (?P<kind>study|answer):(?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+                   r"(<!-- /(?P=kind):(?P=name) -->)", re.S)
 
 
 def render(text: str, study_dir: Path) -> str:
     """``text`` with every marked block replaced by its study's current table."""
     def fill(match: re.Match) -> str:
+        if match["kind"] == "answer":
+            if match["name"] != "why_diffusion":
+                raise DataError(f"README block answer:{match['name']}: the only answer is "
+                                f"answer:why_diffusion")
+            from mmdiff.study.answer import why_diffusion_answer
+            return f"{match[1]}{why_diffusion_answer(study_dir)}\n{match[5]}"
         path = Path(study_dir) / f"{match['name']}.json"
         if not path.is_file():
             raise DataError(f"README block study:{match['name']}: no {path}")
-        return f"{match[1]}{table(load_study(path))}\n{match[4]}"
+        return f"{match[1]}{table(load_study(path))}\n{match[5]}"
     return BLOCK.sub(fill, text)
 
 
