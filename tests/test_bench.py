@@ -47,6 +47,31 @@ def test_bench_precision_bf16_adds_a_column_and_its_ratio(capsys, restore_thread
     assert "(batch 4, bf16)" in out
 
 
+def test_bench_profile_splits_a_step_by_phase_group_and_op(capsys, restore_threads):
+    """--profile: the phases and the groups each add up to the step's op time; the matrix
+    products are found (with the FLOP/s they reach) and the top ops are listed per precision."""
+    from mmdiff.bench.profile import group_of, group_totals, step_profile
+    from mmdiff.bench.throughput import released_models
+    from mmdiff.bench.timing import make_inputs, training_step_fn
+    from mmdiff.config import load_config
+    assert [group_of(n) for n in ("aten::mm", "aten::bmm", "aten::native_layer_norm",
+                                  "aten::copy_", "aten::view")] == \
+        ["matrix products", "matrix products", "normalisation", "elementwise", "other"]
+    torch.set_num_threads(1)
+    _, denoiser = released_models(torch.device("cpu"), "mmdiff", load_config("demo"))
+    prof = step_profile(training_step_fn(denoiser, *make_inputs(8, torch.device("cpu"))), 1)
+    total = sum(r.ms for r in prof.ops)
+    assert sum(prof.phases.values()) == pytest.approx(total, rel=1e-6)
+    assert all(prof.phases[k] > 0 for k in ("forward", "backward", "optimiser"))
+    assert sum(ms for ms, _ in group_totals(prof.ops).values()) == pytest.approx(total)
+    assert group_totals(prof.ops)["matrix products"][0] > 0
+    assert bench.main(["--profile", "--config", "demo", "--batch", "8", "--repeats", "1",
+                       "--threads", "1", "--precision", "bf16"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("one training step, batch 8") == 2 and "phases: forward" in out
+    assert re.search(r"matrix products .* GFLOP/s in them", out) and "top 15 ops:" in out
+
+
 def test_bench_rejects_fp16_on_the_cpu(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--device", "cpu", "--batch", "2", "--repeats", "1", "--precision", "fp16"])

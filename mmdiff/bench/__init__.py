@@ -6,6 +6,7 @@
     mmdiff bench --kernels                            # each speed kernel against its plain form
     mmdiff bench --device cpu --precision bf16 --reference DIR   # reference fp32, kit fp32, bf16
     mmdiff bench --ablate [--precision fp32]          # the bf16 step, one fast layer kind plain
+    mmdiff bench --profile --config demo --precision bf16   # a training step, op by op
     mmdiff bench --write                              # the figures also to benchmarks/RESULTS.md
 
 Default report (:mod:`~mmdiff.bench.throughput`; models at the released size, random weights;
@@ -31,6 +32,8 @@ one. ``--kernels`` (:mod:`~mmdiff.bench.kernels`) prints the kernel table and th
 page faults. ``--ablate`` (:mod:`~mmdiff.bench.ablate`) times the training step (bf16 unless
 ``--precision`` says otherwise) of the fast model against the same model with one kind of fast
 layer left plain (:func:`mmdiff.models.accelerate` with that kind left out), kind by kind.
+``--profile`` (:mod:`~mmdiff.bench.profile`) shows where a training step's time goes, by op and by
+group (matrix products, elementwise, normalisation, optimiser).
 
 ``--write [PATH]`` (:mod:`~mmdiff.bench.results`) appends what was printed to a markdown results
 file (default ``benchmarks/RESULTS.md``) under a heading with the command line, the date, the
@@ -97,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="instead, time the training step (CPU, released size, --batch; bf16 "
                          "unless --precision) against the same step with one kind of fast layer "
                          "left plain, kind by kind (--repeats runs each, median)")
+    ap.add_argument("--profile", action="store_true",
+                    help="instead, where one training step's time goes, op by op and by group "
+                         "(torch.profiler; CPU; the released size or --config's, --batch, each "
+                         "precision of --precision)")
     ap.add_argument("--write", metavar="PATH", nargs="?", default=None,
                     const=str(results.DEFAULT_PATH),
                     help="also append what is printed, with the command line, date, torch "
@@ -141,6 +148,8 @@ def _run(args, ap) -> int:
         print(ablate.format_ablation(ablate.ablation_rows(args.batch, args.repeats, precision),
                                      args.batch, precision), flush=True)
         return 0
+    if args.profile:
+        return _profile(args)
     if args.kernels:
         print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, median of "
               f"{args.repeats}")
@@ -179,6 +188,25 @@ def _run(args, ap) -> int:
                                                   precisions, cfg)
             print(throughput.format_report(device, args.batch, rows, peaks, gemm, sizes,
                                            model_gemm, shape), flush=True)
+    return 0
+
+
+def _profile(args) -> int:
+    """``--profile``: the training step of the chosen size, per precision, op by op."""
+    from mmdiff.bench import profile, roofline, throughput
+    from mmdiff.bench.timing import make_inputs, training_step_fn
+    device = torch.device("cpu")
+    cfg = _config(args)
+    _, denoiser = throughput.released_models(device, args.kind, cfg)
+    inputs = make_inputs(args.batch, device)
+    sizes = f"model sizes of {args.config}" if cfg is not None else "released size"
+    print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, {sizes}")
+    flops = None
+    for p in ("fp32",) if args.precision in (None, "fp32") else ("fp32", args.precision):
+        step = training_step_fn(denoiser, *inputs, p)
+        flops = flops or roofline.count_flops(step)
+        rows = profile.step_profile(step, steps=args.repeats)
+        print(profile.format_profile(rows, args.batch, p, flops_per_step=flops), flush=True)
     return 0
 
 
