@@ -72,6 +72,19 @@ def test_bench_profile_splits_a_step_by_phase_group_and_op(capsys, restore_threa
     assert re.search(r"matrix products .* GFLOP/s in them", out) and "top 15 ops:" in out
 
 
+def test_bench_jobs_times_processes_against_threads():
+    """--jobs: N one-thread processes at once and one N-thread process, the same steps each
+    way; both throughputs are measured and the report gives their ratio."""
+    from mmdiff.bench.jobs import format_jobs, jobs_rows
+    rows = jobs_rows(jobs=2, steps=2, batch=8, config="demo")
+    assert rows["parallel"] > 0 and rows["threaded"] > 0 and rows["parallel_wall_s"] > 0
+    text = format_jobs(rows, 2, 2, 8, "demo", "fp32")
+    assert "2 single-thread processes at once" in text and "one 2-thread process" in text
+    assert f"{rows['parallel'] / rows['threaded']:.2f}x" in text
+    with pytest.raises(SystemExit):
+        bench.main(["--jobs", "-1"])
+
+
 def test_bench_rejects_fp16_on_the_cpu(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--device", "cpu", "--batch", "2", "--repeats", "1", "--precision", "fp16"])

@@ -7,6 +7,7 @@
     mmdiff bench --device cpu --precision bf16 --reference DIR   # reference fp32, kit fp32, bf16
     mmdiff bench --ablate [--precision fp32]          # the bf16 step, one fast layer kind plain
     mmdiff bench --profile --config demo --precision bf16   # a training step, op by op
+    mmdiff bench --jobs 2 --config demo               # 2 one-thread processes vs one 2-thread
     mmdiff bench --write                              # the figures also to benchmarks/RESULTS.md
 
 Default report (:mod:`~mmdiff.bench.throughput`; models at the released size, random weights;
@@ -42,6 +43,7 @@ torch version, the threads and the machine. Figures are kept there, not in docst
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import torch
@@ -100,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="instead, time the training step (CPU, released size, --batch; bf16 "
                          "unless --precision) against the same step with one kind of fast layer "
                          "left plain, kind by kind (--repeats runs each, median)")
+    ap.add_argument("--jobs", type=int, default=0, metavar="N",
+                    help="instead, N single-thread training processes at once (as `mmdiff study "
+                         "--jobs N` runs seeds) against one N-thread process doing the same "
+                         "steps in turn (--config's size or the released one, --batch, "
+                         "--precision; 60 steps each)")
     ap.add_argument("--profile", action="store_true",
                     help="instead, where one training step's time goes, op by op and by group "
                          "(torch.profiler; CPU; the released size or --config's, --batch, each "
@@ -117,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.batch is None:
         args.batch = _config(args).train.batch_size if args.config else 1024
-    if args.batch < 1 or args.repeats < 1 or args.threads < 0:
-        ap.error("--batch and --repeats must be positive and --threads >= 0")
+    if args.batch < 1 or args.repeats < 1 or args.threads < 0 or args.jobs < 0:
+        ap.error("--batch and --repeats must be positive and --threads, --jobs >= 0")
     set_threads(args.threads)
     keep_freed_memory()                       # as the CLI does (see mmdiff/engine/cpu.py)
     try:
@@ -150,6 +157,14 @@ def _run(args, ap) -> int:
         return 0
     if args.profile:
         return _profile(args)
+    if args.jobs:
+        from mmdiff.bench import jobs
+        precision = args.precision or "fp32"
+        rows = jobs.jobs_rows(args.jobs, 60, args.batch, args.config, precision)
+        print(f"torch {torch.__version__}, CPU, {os.cpu_count()} cores")
+        print(jobs.format_jobs(rows, args.jobs, 60, args.batch, args.config, precision),
+              flush=True)
+        return 0
     if args.kernels:
         print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, median of "
               f"{args.repeats}")
