@@ -56,3 +56,5 @@ def test_fast_label_names_the_smoke_test():
 
 def test_stored_study_says_how_to_make_a_missing_one(tmp_path):
     assert "mmdiff study ablations" in course.stored_study("ablations", tmp_path)
+    assert "`mmdiff study why_diffusion --hypotheses`" in \
+        course.stored_study("why_diffusion_hypotheses", tmp_path)

@@ -14,7 +14,8 @@ from mmdiff.errors import DataError
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ORDERED = ("00_quick_start", "01_data_exploration", "02_lifter_prior", "03_forward_noising",
-           "04_cross_channel_embedding", "05_training", "06_reverse_process", "07_evaluation")
+           "04_cross_channel_embedding", "05_training", "06_reverse_process", "07_evaluation",
+           "08_what_diffusion_is_for")
 MAX_BYTES = 1_000_000
 
 

@@ -1,5 +1,6 @@
 """The course's code: what every lesson starts with (this module: which data, which weights),
-what the lessons measure (``analysis``), the static book (``book``) and notebook hygiene.
+what the lessons measure (``analysis``), lesson 08's toy diffusion (``toy``), the static book
+(``book``) and notebook hygiene.
 
     cfg, real = which_data(fast=FAST)                  # real Human3.6M files, else the embedded set
     lifter = load_or_train(cfg, "lifter", device, fast=FAST).model
@@ -96,14 +97,18 @@ def fast_label(fast: bool, source: str = "") -> str:
 
 def stored_study(name: str, study_dir: str | Path = "ckpts/studies") -> str:
     """The table of a stored multi-seed study (``mmdiff study <name>`` writes
-    ``<study_dir>/<name>.json``) with the command that produced it, or a line saying how to
-    produce it when the file is absent. A study run with ``--fast`` is labelled as a smoke test."""
+    ``<study_dir>/<name>.json``; ``<study>_hypotheses`` is the hypotheses analysis that
+    ``mmdiff study <study> --hypotheses`` writes) with the command that produced it, or a line
+    saying how to produce it when the file is absent. A study run with ``--fast`` is labelled as a
+    smoke test."""
     path = Path(study_dir) / f"{name}.json"
+    suffix = "_hypotheses"
+    command = (f"mmdiff study {name[:-len(suffix)]} --hypotheses" if name.endswith(suffix)
+               else f"mmdiff study {name}")
     if not path.is_file():
-        return (f"{path} is not there yet: `mmdiff study {name}` trains every arm with the full "
+        return (f"{path} is not there yet: `{command}` trains every arm with the full "
                 f"budget and several seeds and writes it")
-    from mmdiff.study.report import load_study, markdown_table
+    from mmdiff.study.report import load_study, table
     doc = load_study(path)
     fast = " [FAST: a smoke test, not a result]" if doc.get("fast") else ""
-    return f"{doc.get('title', name)}, from `{doc.get('command', 'mmdiff study ' + name)}`{fast}\n" \
-           + markdown_table(doc)
+    return f"{doc.get('title', name)}, from `{doc.get('command', command)}`{fast}\n" + table(doc)
