@@ -29,7 +29,7 @@ joint by its weight (DiffPose). This is the forward process's noise level at t_s
 reference's start, so zero noise gives the reference back. The mirrored run of hypothesis s
 starts from the mirror image of x_T^(s). :meth:`Pipeline.predict` returns the mean over
 hypotheses (:func:`aggregate`); :meth:`Pipeline.sample` returns them all
-(:func:`mmdiff.course.analysis.oracle_best_of_n` picks the one closest to the ground truth: an
+(:func:`mmdiff.metrics.oracle_best_of_n` picks the one closest to the ground truth: an
 ORACLE for analysis, never a prediction).
 
 Symbols: pose_2d = x^{2D} (the condition c), lifted = the GraFormer prior, uvxyz = x_T,

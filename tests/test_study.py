@@ -230,6 +230,21 @@ def test_why_diffusion_answer_quotes_the_tables_cells():
     assert "`mmdiff study why_diffusion --hypotheses` makes it" in empty
 
 
+def test_an_interrupted_seed_stops_the_parallel_study(tmp_path):
+    """--jobs: when one seed's run is interrupted (it raises KeyboardInterrupt after saving), the
+    seeds not yet started are cancelled and the interruption reaches the caller, instead of the
+    pool moving on to the next seeds."""
+    from mmdiff.study import run_pool
+    from _pool_helpers import mark
+    with pytest.raises(KeyboardInterrupt):
+        for _ in run_pool(mark, [(str(tmp_path), i) for i in range(6)], jobs=2):
+            pass
+    ran = sorted(int(p.name) for p in tmp_path.iterdir())
+    # call 1 stops at once: only the call running beside it finishes, no later one starts
+    assert ran == [0], ran
+    assert sorted(run_pool(mark, [(str(tmp_path), 0), (str(tmp_path), 2)], jobs=2)) == [0, 2]
+
+
 def test_interrupted_study_says_how_to_continue(monkeypatch, capsys):
     """An interrupted run (it saved its checkpoint) ends the command with 130 and a message, no
     traceback."""
@@ -325,6 +340,31 @@ def test_readme_verdict_words_agree_with_their_intervals():
         assert verdict(float(low), float(high)) == word or (
             # a bound that rounds to 0.00 or ±1.00 is decided by the unrounded number
             {abs(float(low)), abs(float(high))} & {0.0, 1.0}), (mean, low, high, word)
+
+
+def test_lesson_verdicts_are_cells_of_the_stored_studies():
+    """A "mean [low, high] word" quoted in a lesson's text is a cell of a stored study's table
+    (same Holm family, same rounding), so a lesson cannot type a verdict the data do not give."""
+    import re
+    from mmdiff.study.hypotheses import comparisons as hyp_comparisons
+    from mmdiff.study.report import cell, comparisons
+    stored = set()
+    for path in STORED:
+        doc = load_study(path)
+        family = hyp_comparisons(doc) if "of" in doc else comparisons(doc)
+        stored |= {cell(c) for c in family.values()}
+    pattern = re.compile(r"[+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\] "
+                         r"(?:holds|equivalent within ±1 mm|inconclusive)")
+    quoted = 0
+    for nb in sorted((REPO / "notebooks").glob("*.ipynb")):
+        for c in json.loads(nb.read_text())["cells"]:
+            if c["cell_type"] != "markdown":
+                continue
+            text = re.sub(r"\s+", " ", "".join(c["source"]))
+            for found in pattern.findall(text):
+                quoted += 1
+                assert found in stored, f"{nb.name}: {found!r} is no stored study's cell"
+    assert quoted >= 3
 
 
 @pytest.mark.slow

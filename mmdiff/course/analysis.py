@@ -10,17 +10,21 @@ frame's: x right, y down, z depth (away from the camera).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from mmdiff.diffusion import DDIMSampler
 from mmdiff.errors import DataError
+from mmdiff.metrics import Calibration, OracleBestOfN, oracle_best_of_n, spread_calibration
 from mmdiff.pipeline import DiffusionRefiner, Pipeline, aggregate, denoise
 from mmdiff.train import denoiser_loss
 
 AXES = ("x", "y", "z")
+#: the lessons' imports; the metrics of several hypotheses live in :mod:`mmdiff.metrics`
+__all__ = ["AXES", "axis_errors", "trajectory_poses", "trajectory_errors", "lifter_rms_vs_noise",
+           "matching_timestep", "start_sweep", "Calibration", "spread_calibration",
+           "reflect_in_depth", "projection_shift_px", "zero_predictor_loss", "loss_per_timestep",
+           "OracleBestOfN", "oracle_best_of_n"]
 
 
 def _np(x) -> np.ndarray:
@@ -114,49 +118,6 @@ def start_sweep(lifter, denoiser, pose_2d, target, schedule, starts, steps: int 
     return out
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """Hypothesis spread against error, per axis (mm). ``spread``/``error``: (bins, 3) the mean
-    spread and the RMS error of the hypotheses' mean within each spread bin (bins by quantile of
-    the spread, per axis); ``count`` (bins, 3); ``within_joint`` (3,) the correlation of spread
-    and absolute error computed within each joint and averaged over joints (so a joint that is
-    always harder does not make the correlation by itself)."""
-    spread: np.ndarray
-    error: np.ndarray
-    count: np.ndarray
-    within_joint: np.ndarray
-
-
-def spread_calibration(hypotheses, target, bins: int = 8) -> Calibration:
-    """Is the hypotheses' spread an uncertainty? hypotheses: (S, N, 17, 3), target (N, 17, 3),
-    metres. Per joint (root excluded) and axis: spread = std over S, error = |mean - target|."""
-    h, g = _root_relative(_np(hypotheses).astype(np.float64)), _root_relative(_np(target).astype(np.float64))
-    if h.ndim != 4 or h.shape[1:] != g.shape or len(h) < 2:
-        raise DataError(f"spread_calibration: expected hypotheses (S >= 2, N, J, 3) and target "
-                        f"(N, J, 3), found {h.shape} and {g.shape}")
-    spread = h.std(axis=0)[:, 1:] * 1000                                    # (N, J-1, 3) mm
-    error = np.abs(h.mean(axis=0) - g)[:, 1:] * 1000                        # (N, J-1, 3) mm
-    s_bins, e_bins, counts = (np.zeros((bins, 3)) for _ in range(3))
-    for a in range(3):
-        s, e = spread[..., a].ravel(), error[..., a].ravel()
-        which = np.clip(np.searchsorted(np.quantile(s, np.linspace(0, 1, bins + 1)[1:-1]), s,
-                                        side="right"), 0, bins - 1)
-        for b in range(bins):
-            sel = which == b
-            counts[b, a] = sel.sum()
-            s_bins[b, a] = s[sel].mean() if sel.any() else np.nan
-            e_bins[b, a] = np.sqrt((e[sel] ** 2).mean()) if sel.any() else np.nan
-    within = np.array([np.nanmean([_corr(spread[:, j, a], error[:, j, a])
-                                   for j in range(spread.shape[1])]) for a in range(3)])
-    return Calibration(spread=s_bins, error=e_bins, count=counts, within_joint=within)
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def reflect_in_depth(pose, joints, about: int) -> np.ndarray:
     """A copy of ``pose`` (J, 3) camera metres with ``joints`` reflected in depth about joint
     ``about``: z_j <- 2 z_about - z_j (e.g. a wrist about its elbow: the forearm points towards
@@ -203,32 +164,3 @@ def loss_per_timestep(denoiser, pose_2d, pose_3d, schedule, timesteps,
                  "t": torch.full((len(x0),), int(t), device=x0.device)}
         out.append(float(loss(model, batch)))
     return np.array(out)
-
-
-@dataclass(frozen=True)
-class OracleBestOfN:
-    """ORACLE best-of-N (uses the ground truth): for analysis only, never a prediction.
-
-    pose: (B, J, 3) the hypothesis closest to the target per pose; index: (B,) which one;
-    mpjpe: (B,) its mean per-joint error in metres.
-    """
-    pose: torch.Tensor
-    index: torch.Tensor
-    mpjpe: torch.Tensor
-
-
-def oracle_best_of_n(hypotheses: torch.Tensor, target: torch.Tensor) -> OracleBestOfN:
-    """ORACLE: per pose, the hypothesis with the lowest MPJPE against the ground truth.
-
-    It looks at the answer, so its error is a lower bound on what the hypotheses contain, not
-    a result of the method; label it "oracle" wherever it is reported.
-    hypotheses: (S, B, J, 3), target: (B, J, 3), both root-relative metres.
-    """
-    hypotheses, target = torch.as_tensor(hypotheses), torch.as_tensor(target)
-    if hypotheses.ndim != 4 or tuple(hypotheses.shape[1:]) != tuple(target.shape):
-        raise DataError(f"oracle_best_of_n: expected hypotheses (S, B, J, 3) and target (B, J, 3), "
-                        f"found {tuple(hypotheses.shape)} and {tuple(target.shape)}")
-    err = (hypotheses - target).norm(dim=-1).mean(dim=-1)                # (S, B)
-    best, index = err.min(dim=0)                                         # (B,), (B,)
-    pose = hypotheses[index, torch.arange(hypotheses.shape[1], device=index.device)]  # (B, J, 3)
-    return OracleBestOfN(pose=pose, index=index, mpjpe=best)

@@ -28,7 +28,7 @@ from mmdiff.study.report import load_study, markdown_table, summarise, table, wr
 STUDY_DIR = Path("ckpts") / "studies"
 
 __all__ = ["STUDIES", "Arm", "Study", "get_study", "load_study", "markdown_table",
-           "run_and_store", "main", "STUDY_DIR"]
+           "run_and_store", "run_pool", "main", "STUDY_DIR"]
 
 
 def _one_seed(name: str, exp: str, fast: bool, seed: int, results_dir) -> int:
@@ -40,6 +40,29 @@ def _one_seed(name: str, exp: str, fast: bool, seed: int, results_dir) -> int:
     run_study(get_study(name), Path(exp), fast=fast, seeds=[seed], results_dir=results_dir,
               log=lambda m: print(prefix + m, flush=True))
     return seed
+
+
+def run_pool(fn, calls: list[tuple], jobs: int):
+    """``fn(*call)`` for each call, ``jobs`` at once in spawned processes; yields the results as
+    the calls finish. A call that raises (an interrupted run raises KeyboardInterrupt after
+    saving its checkpoint), or Ctrl-C here, cancels the calls not yet started and re-raises once
+    the running ones have ended (Ctrl-C reaches them too and they save), so a stopped study
+    stops instead of moving on to its next seeds."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+    pending, running = list(calls), set()
+    try:
+        while pending or running:         # submit as workers free up: nothing waits queued
+            while pending and len(running) < jobs:
+                running.add(pool.submit(fn, *pending.pop(0)))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def run_parallel(name: str, exp, fast: bool, seeds, results_dir, jobs: int, log=print,
@@ -59,11 +82,8 @@ def run_parallel(name: str, exp, fast: bool, seeds, results_dir, jobs: int, log=
     args = [[name] * len(seeds), [str(exp)] * len(seeds), [fast] * len(seeds), seeds,
             [results_dir] * len(seeds)]
     if executor == "processes":
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            for seed in pool.map(_one_seed, *args):
-                log(f"{name}: seed {seed} done")
+        for seed in run_pool(_one_seed, list(zip(*args)), jobs):
+            log(f"{name}: seed {seed} done")
         return
     if executor not in ("slurm", "local"):
         raise ConfigError(f"executor: expected processes, slurm or local, found {executor!r}")

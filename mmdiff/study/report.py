@@ -24,7 +24,7 @@ import torch
 from mmdiff.engine.atomic import write_atomic
 from mmdiff.errors import DataError
 from mmdiff.study.grid import Study
-from mmdiff.study.stats import Comparison, compare, holm
+from mmdiff.study.stats import Comparison, cell, compare, holm
 
 METRICS = ("p1", "p2")
 
@@ -107,13 +107,6 @@ def comparisons(doc: dict) -> dict[tuple[str, str, str], Comparison]:
     found = [compare(f"{a} {m} vs {b}", [arms[a]["seeds"][s][m] for s in seeds],
                      [arms[b]["seeds"][s][m] for s in seeds]) for a, m, b in keys]
     return dict(zip(keys, holm(found)))
-
-
-def cell(c: Comparison) -> str:
-    """"-1.05 [-2.90, +0.79] inconclusive": mean, Holm-adjusted interval, verdict (mm, rounded
-    here, once)."""
-    low, high = c.adjusted
-    return f"{c.mean:+.2f} [{low:+.2f}, {high:+.2f}] {c.verdict}"
 
 
 def markdown_table(doc: dict) -> str:

@@ -169,3 +169,10 @@ def verdict(low: float, high: float, margin: float = MARGIN) -> str:
     if -margin < low and high < margin:
         return VERDICTS[1]
     return VERDICTS[2]
+
+
+def cell(c: Comparison) -> str:
+    """"-1.05 [-2.90, +0.79] inconclusive": mean, Holm-adjusted interval, verdict (mm, rounded
+    here, once)."""
+    low, high = c.adjusted
+    return f"{c.mean:+.2f} [{low:+.2f}, {high:+.2f}] {c.verdict}"

@@ -137,7 +137,7 @@ def hypothesis_cloud(hypotheses, target, title: str | None = None, widget: bool 
 def calibration_plot(calibration, title: str | None = None) -> View:
     """Hypothesis spread (x axis) against the RMS error of their mean (y axis), per camera axis,
     with the line error = spread that a calibrated Gaussian spread would follow.
-    calibration: :class:`mmdiff.course.analysis.Calibration`. Handles: ``x``, ``y``, ``z``,
+    calibration: :class:`mmdiff.metrics.Calibration`. Handles: ``x``, ``y``, ``z``,
     ``ideal``. update(calibration) redraws."""
     traces = Traces(go.Figure())
     for k in ("x", "y", "z"):
