@@ -3,8 +3,9 @@
 Starts JupyterLab headless on a free loopback port (token auth, autosave off, settings and
 checkpoints in the test's temp dir), opens a notebook in Debian's Chromium through Playwright,
 runs all cells, moves a slider, checks that a plotly figure changed and that no cell raised, and
-saves a screenshot under the test's temp dir. Two notebooks: ``03_forward_noising`` (the timestep
-slider of the noised pose) and ``06_reverse_process`` (the stage slider of the DDIM step-through).
+saves a screenshot under the test's temp dir. Three notebooks: ``03_forward_noising`` (the
+timestep slider of the noised pose), ``06_reverse_process`` (the stage slider of the DDIM
+step-through) and ``08_what_diffusion_is_for`` (the reverse-step slider of the toy's samples).
 Skipped with the reason when Chromium (``make browser`` installs it) or Playwright is missing.
 The committed notebook is never written: the test checks its bytes afterwards.
 """
@@ -25,7 +26,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "notebooks/03_forward_noising.ipynb"
 #: (notebook, the text of the slider the test drags)
-CASES = [(NOTEBOOK, "timestep"), ("notebooks/06_reverse_process.ipynb", "stage")]
+CASES = [(NOTEBOOK, "timestep"), ("notebooks/06_reverse_process.ipynb", "stage"),
+         ("notebooks/08_what_diffusion_is_for.ipynb", "step k")]
 CHROMIUM = Path("/usr/bin/chromium")
 RUN_TIMEOUT_S = 300
 
@@ -130,7 +132,7 @@ def _run_all(page) -> None:
                 + page.evaluate(_OUTPUT_TEXT_JS)[-3000:])
 
 
-@pytest.mark.parametrize("notebook, slider_text", CASES, ids=["03_timestep", "06_stage"])
+@pytest.mark.parametrize("notebook, slider_text", CASES, ids=["03_timestep", "06_stage", "08_step"])
 def test_notebook_runs_and_slider_redraws(jupyterlab, tmp_path, notebook, slider_text):
     from playwright.sync_api import sync_playwright
 
