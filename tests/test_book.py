@@ -52,3 +52,18 @@ def test_render_loads_plotly_from_beside_the_page(tmp_path):
     assert book.write_plotly_js(tmp_path).stat().st_size > 1_000_000
     with pytest.raises(DataError, match="missing.ipynb"):
         book.build([tmp_path / "missing.ipynb"], tmp_path / "out", log=lambda *_: None)
+
+
+def test_build_records_each_lessons_run_time(tmp_path, monkeypatch):
+    """book.json gives, per page, its figures and the seconds its execution took (the course's
+    wall time is their sum), and the log says both."""
+    (tmp_path / "01_a.ipynb").write_text("{}")
+    monkeypatch.setattr(book, "execute", lambda path, fast=False: _executed_notebook())
+    monkeypatch.setattr(book, "write_mathjax", lambda out: None)
+    lines = []
+    pages = book.build([tmp_path / "01_a.ipynb"], tmp_path / "out", log=lines.append)
+    doc = json.loads((tmp_path / "out" / "book.json").read_text())
+    assert pages == doc["pages"] == {"01_a": 2}
+    assert set(doc["seconds"]) == {"01_a"} and doc["seconds"]["01_a"] >= 0
+    assert any(line.startswith("book: 01_a.ipynb ran in") for line in lines)
+    assert lines[-1] == "book: 1 lessons ran in 0.0 min"

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 from mmdiff.errors import DataError
@@ -182,12 +183,16 @@ def build(notebooks, out: str | Path = "book", fast: bool = False, log=print) ->
     out.mkdir(parents=True, exist_ok=True)
     write_plotly_js(out)
     write_mathjax(out)
-    pages = {}
+    pages, seconds = {}, {}
     for path in map(Path, notebooks):
         if not path.is_file():
             raise DataError(f"book: notebook {path} not found")
         log(f"book: running {path.name}{' (fast mode)' if fast else ''} ...")
-        nb, count = staticize(execute(path, fast=fast))
+        t0 = time.perf_counter()
+        executed = execute(path, fast=fast)
+        seconds[path.stem] = round(time.perf_counter() - t0, 1)
+        log(f"book: {path.name} ran in {seconds[path.stem]:.0f} s")
+        nb, count = staticize(executed)
         (out / f"{path.stem}.html").write_text(render(nb, path.stem), encoding="utf-8")
         pages[path.stem] = count
     links = "\n".join(f'<li><a href="{html.escape(p)}.html">{html.escape(p)}</a> ({n} figures)</li>'
@@ -196,7 +201,10 @@ def build(notebooks, out: str | Path = "book", fast: bool = False, log=print) ->
     (out / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>mmdiff"
                                     f" course</title></head><body><h1>mmdiff course{mode}</h1><ol>"
                                     f"{links}</ol></body></html>\n", encoding="utf-8")
-    (out / "book.json").write_text(json.dumps({"fast": fast, "pages": pages}, indent=1) + "\n")
+    log(f"book: {len(pages)} lessons ran in {sum(seconds.values()) / 60:.1f} min")
+    (out / "book.json").write_text(json.dumps({"fast": fast, "pages": pages, "seconds": seconds,
+                                               "threads": os.environ.get("OMP_NUM_THREADS")},
+                                              indent=1) + "\n")
     return pages
 
 
