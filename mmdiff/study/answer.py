@@ -40,10 +40,13 @@ def tweedie_line(config: str = "demo", t: int = 6) -> str:
             f"an estimate of E[x_0 | x_t, c] (Tweedie's formula: the minimum-mean-squared-error "
             f"denoiser of Gaussian noise of level sqrt(1 − ᾱ_{t}) = {level:.4f}, a std of "
             f"{level * d.noise_scale[2] * 1000:.0f} mm per 3D coordinate in `{config}.yml`). At "
-            f"so little noise the posterior is narrow, so the 2-step refinement acts as a "
-            f"regressor trained on Gaussian-corrupted ground truth (the `regressor_truth` arm); "
-            f"what it gains over the lifter and over a regressor depends on how much the lifter's "
-            f"real error resembles that noise, which the training-input figures measure.")
+            f"so little noise the posterior is narrow, so the 2-step refinement is close to a "
+            f"regressor trained on Gaussian-corrupted ground truth, one corrected pose per input. "
+            f"The `regressor_truth` arm is such a regressor, trained at the one level t = {t} "
+            f"and called once, where diffusion trains every level below 12 and takes two steps: "
+            f"the objective rows above measure what that difference is worth. What either gains "
+            f"over the lifter depends on how much the lifter's real error resembles the training "
+            f"noise, which the training-input figures measure.")
 
 
 def _doc(study_dir: Path, name: str):
