@@ -11,6 +11,7 @@ from mmdiff.course import toy
 from mmdiff.course.analysis import reflect_in_depth
 from mmdiff.diffusion import BetaSchedule
 from mmdiff.errors import ConfigError, DataError
+from mmdiff.viz import points_view
 
 RING = toy.GaussianRing()
 SCHED = toy.toy_schedule()
@@ -195,7 +196,7 @@ def test_two_mode_ambiguity_matches_the_posterior_of_two_points():
 # ----------------------------------------------------------------------------- the figure
 
 def test_points_view_updates_points_and_titles():
-    view = toy.points_view({"data": RING.sample(50), "samples": torch.zeros(50, 2)}, RING)
+    view = points_view({"data": RING.sample(50), "samples": torch.zeros(50, 2)}, RING.centres())
     view.update({"samples": torch.ones(20, 2)}, titles={"samples": "step 3"})
     assert list(view.trace("samples").x) == [1.0] * 20
     assert view.fig.layout.annotations[1].text == "step 3"

@@ -14,7 +14,7 @@ Modules, by topic:
     base        View, Traces (named trace handles), array checks (DataError on a bad shape)
     skeletons   bones by side, 3D / 2D skeleton traces, GMM ellipses, equal-aspect scenes
     poses       skeleton_3d, pose_2d, sequence_view, poses_side_by_side
-    diffusion   noisy_pose_view, schedule_plot
+    diffusion   noisy_pose_view, schedule_plot, points_view (lesson 08's toy samples)
     reverse     reverse_step_view, hypothesis_cloud, calibration_plot, depth_flip_view
     graphs      adjacency_heatmap, cross_channel_graph, attention_heatmap, node_labels
     charts      bar_chart, per_joint_bars, per_action_bars, line_chart, histogram
@@ -29,7 +29,7 @@ torch) are never modified.
 from mmdiff.viz.base import (CENTRE_COLOR, LEFT_COLOR, RIGHT_COLOR, SIDES, Traces, View,
                              handle_names)
 from mmdiff.viz.charts import bar_chart, histogram, line_chart, per_action_bars, per_joint_bars
-from mmdiff.viz.diffusion import noisy_pose_view, schedule_curves, schedule_plot
+from mmdiff.viz.diffusion import noisy_pose_view, points_view, schedule_curves, schedule_plot
 from mmdiff.viz.graphs import (TEMPLATE_17, adjacency_heatmap, attention_heatmap,
                                cross_channel_graph, node_labels)
 from mmdiff.viz.html import pose_sequence_view, write_pose_html
@@ -44,4 +44,4 @@ __all__ = ["View", "Traces", "handle_names", "LEFT_COLOR", "RIGHT_COLOR", "CENTR
            "adjacency_heatmap", "cross_channel_graph", "attention_heatmap", "bar_chart",
            "per_joint_bars", "per_action_bars", "line_chart", "histogram", "pose_sequence_view",
            "write_pose_html", "reverse_step_view", "hypothesis_cloud", "calibration_plot",
-           "depth_flip_view"]
+           "depth_flip_view", "points_view"]

@@ -1,4 +1,5 @@
-"""Diffusion figures: a 'uvxyz' pose and its noised version, and the beta schedule inspector.
+"""Diffusion figures: a 'uvxyz' pose and its noised version, the beta schedule inspector, and
+the 2D samples of lesson 08's toy diffusion (``points_view``).
 Each returns a ``View(fig, update)``; ``update`` redraws in place through named trace handles."""
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from mmdiff.errors import DataError
 from mmdiff.viz.base import Traces, View, as_array
 from mmdiff.viz.skeletons import (add_skeleton, cube_scene, display_3d, image_axes,
                                   pose_2d_traces, set_pose_2d, set_skeleton_3d,
@@ -92,4 +94,46 @@ def schedule_plot(schedule, t: int | None = None, widget: bool = False) -> View:
                 traces[f"{name} at t"].update(x=[] if t is None else [t],
                                               y=[] if t is None else [y[t]])
     update(schedule, t)
+    return View(fig, update)
+
+
+def points_view(panels: dict, centres=None, title: str | None = None, widget: bool = False):
+    """Scatter panels side by side, one per entry of panels {name: (N, 2) points} (lesson 08's
+    toy diffusion), each with the ``centres`` (K, 2) of the data's modes as crosses when given;
+    equal axes from -3 to 3.
+
+    Returns a :class:`mmdiff.viz.View`; update(panels, titles=None) replaces the points of
+    some or all panels (same names), and their titles ({name: text}) when given."""
+    names = list(panels)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names,
+                        horizontal_spacing=0.04)
+    traces = Traces(fig)
+    for i, name in enumerate(names):
+        xy = as_array(panels[name], name, (None, 2), exact=True)
+        traces.add(name, go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name,
+                                      marker=dict(size=3, opacity=0.5), showlegend=False),
+                   row=1, col=i + 1)
+        if centres is not None:
+            c = as_array(centres, "centres", (None, 2), exact=True)
+            traces.add(f"{name}/modes", go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers",
+                                                   marker=dict(symbol="x", size=8, color="black"),
+                                                   name="modes", showlegend=False),
+                       row=1, col=i + 1)
+    fig.update_xaxes(range=[-3, 3])
+    fig.update_yaxes(range=[-3, 3])
+    for i in range(len(names)):
+        fig.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
+    fig.update_layout(height=360, width=330 * len(names) + 40, title=title,
+                      margin=dict(l=30, r=10, t=60, b=30))
+    fig = traces.finish(widget)
+
+    def update(new: dict, titles: dict | None = None):
+        with fig.batch_update():
+            for name, pts in new.items():
+                if name not in traces.index:
+                    raise DataError(f"points_view.update: unknown panel {name!r}; panels: {names}")
+                xy = as_array(pts, name, (None, 2), exact=True)
+                traces[name].update(x=xy[:, 0], y=xy[:, 1])
+            for name, text in (titles or {}).items():
+                fig.layout.annotations[names.index(name)].text = text
     return View(fig, update)
