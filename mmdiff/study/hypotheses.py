@@ -139,41 +139,42 @@ def run_hypotheses(study: Study, root: Path, fast: bool = False, seeds=None, log
     root = Path(root) / ("fast" if fast else "")
     results_dir = Path(results_dir) if results_dir is not None else root / "results"
     files = dataset_files(study, root, log)
-    out: dict = {}
+    folder, out = results_dir / f"{study.name}_hypotheses", {}
     for seed in tuple(study.seeds if seeds is None else seeds):
-        path = results_dir / f"{study.name}_hypotheses" / "inputs" / f"seed{seed}.json"
+        path = folder / "inputs" / f"seed{seed}.json"
         if not path.is_file():
             base = run_config(study, files, seed, fast)
             lifter = load_lifter(root / "runs" / run_key(base, "lifter", seeded=True) /
                                  "best.pth", device="cpu")
             folds, _ = fold_lifters(base, root, log)
-            result = input_errors(lifter, folds, load_split(base.data, "train"),
-                                  load_split(base.data, "test"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, lambda f, r=result: f.write(json.dumps(r).encode()))
+            _write(path, input_errors(lifter, folds, load_split(base.data, "train"),
+                                      load_split(base.data, "test")))
         out.setdefault("inputs", {})[seed] = json.loads(path.read_text())
         for arm in arms:
-            pending = [t for t in starts
-                       if not (results_dir / f"{study.name}_hypotheses" / f"{arm}-t{t}" /
-                               f"seed{seed}.json").is_file()]
-            models = arm_models(study, study.arm(arm), seed, files, root, fast, log) \
-                if pending else None
-            for t in starts:
-                path = results_dir / f"{study.name}_hypotheses" / f"{arm}-t{t}" / f"seed{seed}.json"
-                if t in pending:
-                    cfg, lifter, denoiser, _ = models
-                    t0 = time.perf_counter()
-                    samples = load_split(cfg.data, "test")
-                    hyps = sample_hypotheses(cfg, lifter, denoiser, samples, t, hypotheses)
-                    result = {**hypothesis_metrics(hyps, samples, cfg), "start": t,
-                              "hypotheses": hypotheses,
-                              "wall_seconds": round(time.perf_counter() - t0, 1)}
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    write_atomic(path, lambda f, r=result: f.write(json.dumps(r).encode()))
-                    log(f"{study.name} hypotheses: {arm} t={t} seed {seed}: mean "
-                        f"{result['p1_mean']:.2f}, oracle {result['p1_oracle']:.2f} mm")
-                out.setdefault(f"{arm}-t{t}", {})[seed] = json.loads(path.read_text())
+            paths = {t: folder / f"{arm}-t{t}" / f"seed{seed}.json" for t in starts}
+            pending = [t for t, p in paths.items() if not p.is_file()]
+            if pending:
+                cfg, lifter, denoiser, _ = arm_models(study, study.arm(arm), seed, files, root,
+                                                      fast, log)
+                samples = load_split(cfg.data, "test")
+            for t in pending:
+                t0 = time.perf_counter()
+                hyps = sample_hypotheses(cfg, lifter, denoiser, samples, t, hypotheses)
+                result = {**hypothesis_metrics(hyps, samples, cfg), "start": t,
+                          "hypotheses": hypotheses,
+                          "wall_seconds": round(time.perf_counter() - t0, 1)}
+                _write(paths[t], result)
+                log(f"{study.name} hypotheses: {arm} t={t} seed {seed}: mean "
+                    f"{result['p1_mean']:.2f}, oracle {result['p1_oracle']:.2f} mm")
+            for t, p in paths.items():
+                out.setdefault(f"{arm}-t{t}", {})[seed] = json.loads(p.read_text())
     return {"hypotheses": out, "study": study_results}
+
+
+def _write(path: Path, result: dict) -> None:
+    """One small result file, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda f: f.write(json.dumps(result).encode()))
 
 
 def summarise_hypotheses(study: Study, found: dict, command: str, fast: bool) -> dict:
