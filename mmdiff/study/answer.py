@@ -89,11 +89,12 @@ def hypotheses_lines(doc: dict) -> list[str]:
             continue
         skill = float(np.mean([e["seeds"][str(s)]["spread_skill"] for s in doc["seeds"]]))
         corr = float(np.mean([e["seeds"][str(s)]["spread_error_corr"] for s in doc["seeds"]]))
+        calibrated = (S / (S + 1)) ** 0.5               # spread / error of a calibrated ensemble
         out.append(f"  - start t = {e['start']}: mean of {S} − one deterministic pass ΔP1 "
                    f"{cell(fam[(name, 'mean_vs_deterministic')])}; ORACLE best of {S} − "
                    f"{e['regressor']} {cell(fam[(name, 'oracle_vs_reg')])} (a bound: it looks at "
-                   f"the truth); spread / error {skill:.2f} against {(S / (S + 1)) ** 0.5:.2f} "
-                   f"when calibrated (the spread is {1 / skill:.1f}x too small to be an "
+                   f"the truth); spread / error {skill:.2f} against {calibrated:.2f} when "
+                   f"calibrated (the spread is {calibrated / skill:.1f}x too small to be an "
                    f"uncertainty), corr(spread, error) {corr:.2f}.")
     m = doc["inputs"]["mean"]
     out.append(f"  - the training inputs: the lifter's error on its own training poses "
