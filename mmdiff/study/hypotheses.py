@@ -33,6 +33,7 @@ it stopped.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -86,14 +87,15 @@ def hypothesis_metrics(hyps: np.ndarray, samples, cfg) -> dict[str, float]:
 def sample_hypotheses(cfg, lifter, denoiser, samples, start: int,
                       hypotheses: int = HYPOTHESES, device=None) -> np.ndarray:
     """S hypotheses (S, N, 17, 3) metres of the config's pipeline started at ``start`` (DDIM
-    visiting ``cfg.sampler.steps`` timesteps from there down to 0), flip TTA as ``cfg.eval``;
-    on ``device`` (default: the lifter's)."""
+    visiting ``cfg.sampler.steps`` timesteps from there down to 0): the config's pipeline
+    (:meth:`Pipeline.from_config`: flip TTA, precision, batches, seed) with that sampler; on
+    ``device`` (default: the lifter's)."""
     schedule = BetaSchedule.from_config(cfg.diffusion)
     sampler = DDIMSampler.starting_at(schedule, start, min(cfg.sampler.steps, start + 1),
                                       eta=cfg.sampler.eta)
-    refiner = DiffusionRefiner(denoiser, sampler, tuple(cfg.diffusion.noise_scale))
-    pipe = Pipeline(lifter, refiner, flip=cfg.eval.flip, hypotheses=hypotheses,
-                    batch_size=cfg.eval.batch_size, seed=cfg.eval.seed)
+    pipe = dataclasses.replace(
+        Pipeline.from_config(cfg, lifter, denoiser), hypotheses=hypotheses,
+        refiner=DiffusionRefiner(denoiser, sampler, tuple(cfg.diffusion.noise_scale)))
     return pipe.sample(samples.pose_2d, device=device)
 
 
